@@ -1,0 +1,278 @@
+"""Send tickets to the workers: validate, move attachments into the blob store, publish the chain.
+
+Every public function returns the id of the chain's *last* task (``crm_update``): that is the id a
+caller waits on, because its result exists only once the ticket is triaged and written to the CRM.
+The triage task id is kept in :class:`Enqueued` for callers who want the triage result itself.
+Messages are JSON (``ticket.model_dump(mode="json")``) and carry ``blob://`` references, never file
+bytes. A batch publishes through one producer (one broker connection) for speed.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+from pydantic import ValidationError
+
+from producers.blobs import BlobError, BlobStore, local_path
+from producers.sources import SourceLine, read_tickets
+from worker.app import app as default_app
+from worker.app import triage_chain
+from worker.contract import Attachment, ErrorEntry, Ticket, describe_validation_error
+from worker.settings import Settings, get_settings
+
+
+class InvalidTicket(ValueError):
+    """A ticket breaks the contract; ``errors`` names each field and reason."""
+
+    def __init__(self, errors: list[ErrorEntry]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{entry.where}: {entry.message}" for entry in errors))
+
+
+class EnqueueInterrupted(RuntimeError):
+    """Publishing stopped part-way (e.g. the broker went away); ``report`` says what was sent."""
+
+    def __init__(self, report: EnqueueReport, cause: BaseException) -> None:
+        self.report = report
+        super().__init__(f"stopped after {report.enqueued} tickets: {cause}")
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """One sent ticket: wait on ``task_id`` (crm_update); ``triage_id`` is the first task."""
+
+    ticket_id: str
+    task_id: str
+    triage_id: str | None
+    line_no: int | None = None
+
+
+@dataclass
+class EnqueueReport:
+    """What :func:`enqueue_file` did: sent tickets in file order and bad records by line."""
+
+    path: Path
+    enqueued: int = 0
+    tasks: list[Enqueued] = field(default_factory=list)
+    errors: dict[int, list[ErrorEntry]] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> int:
+        """How many records were refused."""
+        return len(self.errors)
+
+    @property
+    def task_ids(self) -> list[str]:
+        """The crm_update ids, in file order."""
+        return [item.task_id for item in self.tasks]
+
+
+@dataclass(frozen=True)
+class _Context:
+    app: Celery
+    store: BlobStore
+    settings: Settings
+
+
+def _context(
+    celery_app: Celery | None, blob_store: BlobStore | None, settings: Settings | None
+) -> _Context:
+    settings = settings or get_settings()
+    return _Context(
+        app=celery_app or default_app,
+        store=blob_store or BlobStore(settings.blob_dir),
+        settings=settings,
+    )
+
+
+def validate_ticket(
+    ticket: Ticket | Mapping[str, Any], *, settings: Settings | None = None
+) -> Ticket:
+    """A contract-checked ticket under the configured limits, or :class:`InvalidTicket`."""
+    settings = settings or get_settings()
+    data = ticket.model_dump() if isinstance(ticket, Ticket) else ticket
+    try:
+        return Ticket.model_validate(data, context={"limits": settings.limits()})
+    except ValidationError as exc:
+        raise InvalidTicket(describe_validation_error(exc)) from exc
+
+
+def stage_attachments(
+    ticket: Ticket, *, blob_store: BlobStore, settings: Settings, base: Path | None = None
+) -> Ticket:
+    """The ticket with every attachment in the blob store and its uri rewritten to ``blob://``.
+
+    Local files (paths, ``file://``) are copied in; ``blob://`` references must already be in the
+    store. Raises the store's named errors (:class:`~producers.blobs.AttachmentNotFound`, ...).
+    """
+    if not ticket.attachments:
+        return ticket
+    limit = settings.limits().max_attachment_bytes
+    staged: list[Attachment] = []
+    for attachment in ticket.attachments:
+        path = local_path(attachment.uri, base=base)
+        if path is None:
+            stored = blob_store.resolve(attachment.uri)
+            key = stored.name
+            size = stored.stat().st_size
+        else:
+            ref = blob_store.put(path, max_bytes=limit)
+            key, size = ref.sha256, ref.size_bytes
+        update: dict[str, Any] = {"uri": f"blob://{key}", "sha256": key, "size_bytes": size}
+        if attachment.content_type is None and path is not None:
+            update["content_type"] = mimetypes.guess_type(path.name)[0]
+        staged.append(attachment.model_copy(update=update))
+    return ticket.model_copy(update={"attachments": staged})
+
+
+def _send(ticket: Ticket, *, app: Celery, producer: Any, line_no: int | None = None) -> Enqueued:
+    """Publish one chain; a short argsrepr keeps ticket text out of headers, logs and Flower."""
+    result = triage_chain(ticket.model_dump(mode="json"), celery_app=app).apply_async(
+        producer=producer, argsrepr=f"(<ticket {ticket.ticket_id}>,)", kwargsrepr="{}"
+    )
+    parent = getattr(result, "parent", None)
+    return Enqueued(ticket.ticket_id, result.id, parent.id if parent is not None else None, line_no)
+
+
+def enqueue_ticket(
+    ticket: Ticket | Mapping[str, Any],
+    *,
+    celery_app: Celery | None = None,
+    blob_store: BlobStore | None = None,
+    settings: Settings | None = None,
+) -> str:
+    """Validate, stage attachments and send one ticket; returns the crm_update task id."""
+    return enqueue_many([ticket], celery_app=celery_app, blob_store=blob_store, settings=settings)[
+        0
+    ]
+
+
+def enqueue_many(
+    tickets: Iterable[Ticket | Mapping[str, Any]],
+    *,
+    celery_app: Celery | None = None,
+    blob_store: BlobStore | None = None,
+    settings: Settings | None = None,
+) -> list[str]:
+    """Send many tickets through one producer; returns their crm_update task ids in order.
+
+    Every ticket is validated and its attachments staged *before* the first is sent, so a bad
+    ticket raises (:class:`InvalidTicket` or a blob error, naming its index) and nothing is sent.
+    """
+    ctx = _context(celery_app, blob_store, settings)
+    ready: list[Ticket] = []
+    for index, item in enumerate(tickets):
+        try:
+            ticket = validate_ticket(item, settings=ctx.settings)
+        except InvalidTicket as exc:
+            raise InvalidTicket(
+                [
+                    entry.model_copy(update={"where": f"tickets[{index}].{entry.where}"})
+                    for entry in exc.errors
+                ]
+            ) from exc
+        ready.append(stage_attachments(ticket, blob_store=ctx.store, settings=ctx.settings))
+    with ctx.app.producer_or_acquire() as producer:
+        return [_send(ticket, app=ctx.app, producer=producer).task_id for ticket in ready]
+
+
+def enqueue_file(
+    path: Path,
+    *,
+    fmt: str | None = None,
+    mapping: str | Mapping[str, str] | None = None,
+    progress: bool = True,
+    celery_app: Celery | None = None,
+    blob_store: BlobStore | None = None,
+    settings: Settings | None = None,
+) -> EnqueueReport:
+    """Send every valid record of a JSONL/CSV file; bad records are reported by line, not sent.
+
+    Streams the file (memory stays flat however long it is). A broker failure part-way raises
+    :class:`EnqueueInterrupted` whose ``report`` lists what was sent, so a rerun can skip it.
+    """
+    path = Path(path)
+    ctx = _context(celery_app, blob_store, settings)
+    report = EnqueueReport(path=path)
+    lines = read_tickets(path, fmt=fmt, mapping=mapping, settings=ctx.settings)
+    with _progress(path, enabled=progress) as advance, ctx.app.producer_or_acquire() as producer:
+        for line in lines:
+            advance(line.line_no)
+            ticket = _staged(line, report, ctx)
+            if ticket is None:
+                continue
+            try:
+                sent = _send(ticket, app=ctx.app, producer=producer, line_no=line.line_no)
+            except Exception as exc:
+                raise EnqueueInterrupted(report, exc) from exc
+            report.tasks.append(sent)
+            report.enqueued += 1
+        advance(None)
+    return report
+
+
+def _staged(line: SourceLine, report: EnqueueReport, ctx: _Context) -> Ticket | None:
+    """The line's ticket with attachments in the store, or None after recording its errors."""
+    if line.ticket is None or line.errors:
+        report.errors[line.line_no] = list(line.errors)
+        return None
+    try:
+        return stage_attachments(line.ticket, blob_store=ctx.store, settings=ctx.settings)
+    except BlobError as exc:
+        report.errors[line.line_no] = [
+            ErrorEntry(where=f"line {line.line_no}: attachments", code=_code(exc), message=str(exc))
+        ]
+        return None
+
+
+def _code(exc: Exception) -> str:
+    """``AttachmentTooLarge`` -> ``attachment_too_large``: a code a program can match on."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+
+
+@contextmanager
+def _progress(path: Path, *, enabled: bool) -> Iterator[Any]:
+    """A rich bar over the file's physical lines (on stderr); a no-op when disabled."""
+    if not enabled:
+        yield lambda line_no: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    total = _count_lines(path)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task(f"enqueue {path.name}", total=total)
+
+        def advance(line_no: int | None) -> None:
+            bar.update(task, completed=total if line_no is None else line_no)
+
+        yield advance
+
+
+def _count_lines(path: Path) -> int:
+    """Physical lines, counted in binary chunks so the bar can show a total."""
+    count, last = 0, b"\n"
+    with path.open("rb") as stream:
+        while chunk := stream.read(1024 * 1024):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (last != b"\n")

@@ -1,0 +1,136 @@
+"""The triage → crm_update chain through a real worker process, real Redis and real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from celery.result import AsyncResult
+
+from producers.blobs import BlobStore
+from producers.enqueue import enqueue_many, enqueue_ticket
+from worker.app import CRM_TASK, QUEUE_TEXT, TRIAGE_TASK
+from worker.crm.store import CrmStore
+
+CARD = "4539 1488 0343 6467"  # a Luhn-valid test number
+
+
+@pytest.fixture(scope="module")
+def worker(celery_worker_process: dict) -> dict:
+    return celery_worker_process
+
+
+@pytest.fixture(scope="module")
+def store(worker: dict) -> CrmStore:
+    crm = CrmStore(worker["env"]["TICKETFUSION_DATABASE_URL"])
+    yield crm
+    crm.dispose()
+
+
+def _wait(app, task_id: str, timeout: float = 120) -> dict:
+    return AsyncResult(task_id, app=app).get(timeout=timeout)
+
+
+def _ticket(ticket_id: str, body: str, customer: str = "C-test", **extra) -> dict:
+    return {"ticket_id": ticket_id, "customer_id": customer, "channel": "chat", "body": body, **extra}
+
+
+def test_ticket_flows_to_the_crm(worker: dict, store: CrmStore) -> None:
+    """An enqueued ticket is triaged by the worker and recorded in the customer's history."""
+    task_id = enqueue_ticket(_ticket("W-1", "I lost my card on the bus, please block it"), celery_app=worker["app"])
+    summary = _wait(worker["app"], task_id)
+    assert summary["recorded"] is True
+    assert summary["intent"] == "lost_or_stolen_card"
+    history = store.history("C-test")
+    assert [ticket["ticket_id"] for ticket in history["tickets"]] == ["W-1"]
+    assert history["tickets"][0]["intent"] == "lost_or_stolen_card"
+
+
+def test_redelivered_ticket_is_one_ticket(worker: dict, store: CrmStore) -> None:
+    """The same ticket_id delivered three times leaves exactly one ticket."""
+    ticket = _ticket("W-dup", "How do I change my PIN?", customer="C-dup")
+    ids = [enqueue_ticket(ticket, celery_app=worker["app"]) for _ in range(3)]
+    created = [_wait(worker["app"], task_id)["created"] for task_id in ids]
+    assert sorted(created) == [False, False, True]
+    assert store.count_tickets("C-dup") == 1
+
+
+def test_invalid_payload_gets_errors_and_worker_survives(worker: dict, store: CrmStore) -> None:
+    """A payload that bypassed the producer comes back with named errors; the next ticket still works."""
+    bad = worker["app"].send_task(TRIAGE_TASK, args=({"ticket_id": "W-bad", "channel": "fax"},), queue=QUEUE_TEXT)
+    result = bad.get(timeout=60)["result"]
+    fields = {error["where"] for error in result["errors"]}
+    assert {"customer_id", "channel"} <= fields
+    good = enqueue_ticket(_ticket("W-after-bad", "my card payment was declined"), celery_app=worker["app"])
+    assert _wait(worker["app"], good)["recorded"] is True
+
+
+def test_pickle_messages_are_refused(worker: dict, store: CrmStore) -> None:
+    """A pickled message is rejected by the worker, which keeps serving JSON ones."""
+    client = worker["app"]
+    client.conf.accept_content = ["json", "pickle"]
+    try:
+        payload = {
+            "ticket": _ticket("W-pickle", "I lost my card", customer="C-pickle"),
+            "result": {"ticket_id": "W-pickle", "customer_id": "C-pickle"},
+        }
+        client.send_task(CRM_TASK, args=(payload,), queue="crm", serializer="pickle")
+    finally:
+        client.conf.accept_content = ["json"]
+    good = enqueue_ticket(_ticket("W-after-pickle", "what is the exchange rate for euros"), celery_app=client)
+    assert _wait(client, good)["recorded"] is True
+    assert store.count_tickets("C-pickle") == 0
+    assert "disallowed" in worker["log"].read_text().lower()
+
+
+def test_attachment_ticket_goes_through_media_queue(worker: dict, store: CrmStore, tmp_path: Path) -> None:
+    """A ticket with an attachment is routed to the media queue and still triaged on its text."""
+    image = tmp_path / "screen.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    blobs = BlobStore(Path(worker["env"]["TICKETFUSION_BLOB_DIR"]))
+    ticket = _ticket(
+        "W-media", "see the attached screenshot of the failed transfer",
+        attachments=[{"kind": "image", "uri": str(image)}],
+    )
+    task_id = enqueue_ticket(ticket, celery_app=worker["app"], blob_store=blobs)
+    summary = _wait(worker["app"], task_id)
+    assert summary["recorded"] is True
+    assert summary["intent"] is not None
+
+
+def test_card_number_never_reaches_database_or_logs(worker: dict, store: CrmStore) -> None:
+    """A full card number in a ticket is masked in the CRM, the result backend and the worker log."""
+    task_id = enqueue_ticket(
+        _ticket("W-card", f"my card {CARD} was charged twice", customer="C-card"), celery_app=worker["app"]
+    )
+    _wait(worker["app"], task_id)
+    digits = CARD.replace(" ", "")
+    from sqlalchemy import text
+
+    with store.engine.connect() as connection:
+        for table in ("tickets", "triage", "events", "customers"):
+            dump = " ".join(str(row) for row in connection.execute(text(f"SELECT * FROM {table}")))
+            assert digits not in dump.replace(" ", "").replace("-", ""), table
+    backend = redis.Redis.from_url(worker["env"]["TICKETFUSION_REDIS_URL"])
+    for key in backend.scan_iter("celery-task-meta-*"):
+        assert digits not in (backend.get(key) or b"").decode().replace(" ", "")
+    assert digits not in worker["log"].read_text().replace(" ", "")
+
+
+def test_duplicate_batch_ends_as_exactly_n_tickets(worker: dict, store: CrmStore) -> None:
+    """N tickets enqueued twice with the same ids end as exactly N tickets in the histories."""
+    n = int(os.environ.get("TICKETFUSION_TEST_DUPLICATES", "1000"))
+    tickets = [
+        _ticket(f"D-{i:05d}", f"ticket number {i}: my transfer has not arrived yet", customer=f"C-d{i % 37}")
+        for i in range(n)
+    ]
+    ids = enqueue_many(tickets, celery_app=worker["app"]) + enqueue_many(tickets, celery_app=worker["app"])
+    deadline = time.monotonic() + 600
+    for task_id in ids:
+        _wait(worker["app"], task_id, timeout=max(1.0, deadline - time.monotonic()))
+    total = sum(store.count_tickets(f"C-d{c}") for c in range(37))
+    assert total == n
+    assert sum(len(store.history(f"C-d{c}", limit=10_000)["tickets"]) for c in range(37)) == n

@@ -1,0 +1,68 @@
+"""The Celery app: broker, serialization, queues and routes. Imports the contract and settings only.
+
+Delivery is at-least-once (late acks, requeue when a worker dies); the CRM write is idempotent by
+``ticket_id``, so a redelivered ticket has exactly one effect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, chain
+from kombu import Exchange, Queue
+
+from worker.settings import Settings, get_settings
+
+TRIAGE_TASK = "ticketfusion.triage"
+CRM_TASK = "ticketfusion.crm_update"
+QUEUE_TEXT = "text"
+QUEUE_MEDIA = "media"
+QUEUE_CRM = "crm"
+ALL_QUEUES = (QUEUE_TEXT, QUEUE_MEDIA, QUEUE_CRM)
+
+
+def configure(app: Celery, settings: Settings) -> None:
+    """Apply the broker URL and the delivery guarantees to ``app``."""
+    url = settings.redis_url or "redis://127.0.0.1:6379/0"
+    app.conf.update(
+        broker_url=url,
+        result_backend=url,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=settings.task_time_limit_s,
+        task_soft_time_limit=max(1, settings.task_time_limit_s - 10),
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        result_backend_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        result_expires=settings.result_expires_s,
+        broker_connection_retry_on_startup=True,
+        # One direct exchange per queue: a message for one queue can never land in another.
+        task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name) for name in ALL_QUEUES],
+        task_default_exchange=QUEUE_TEXT,
+        task_default_routing_key=QUEUE_TEXT,
+        task_default_queue=QUEUE_TEXT,
+        task_routes={TRIAGE_TASK: {"queue": QUEUE_TEXT}, CRM_TASK: {"queue": QUEUE_CRM}},
+        worker_hijack_root_logger=False,
+        imports=("worker.tasks",),
+    )
+
+
+app = Celery("ticketfusion")
+configure(app, get_settings())
+
+
+def queue_for(ticket: dict[str, Any]) -> str:
+    """Tickets with attachments go to ``media`` so text tickets never wait behind OCR or ASR."""
+    return QUEUE_MEDIA if ticket.get("attachments") else QUEUE_TEXT
+
+
+def triage_chain(ticket: dict[str, Any], *, celery_app: Celery | None = None) -> Any:
+    """The signature a producer sends: triage on the right queue, then the CRM update."""
+    the_app = celery_app or app
+    triage = the_app.signature(TRIAGE_TASK, args=(ticket,), queue=queue_for(ticket))
+    update = the_app.signature(CRM_TASK, queue=QUEUE_CRM)
+    return chain(triage, update)

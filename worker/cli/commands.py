@@ -1,0 +1,135 @@
+"""One function per sub-command; each imports what it needs when it runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from worker.settings import Settings, get_settings
+
+console = Console(stderr=True)
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.cli.demo import run_demo
+
+    tickets = args.tickets or Path(__file__).resolve().parents[2] / "examples" / "tickets.jsonl"
+    return run_demo(settings, tickets=tickets, customer=args.customer, timeout=args.timeout)
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    concurrency = args.concurrency or os.cpu_count() or 1
+    if settings.intent_threads == 0:
+        # Share the cores between the pool's processes instead of oversubscribing them.
+        os.environ["TICKETFUSION_INTENT_THREADS"] = str(max(1, (os.cpu_count() or 1) // concurrency))
+        get_settings.cache_clear()
+    from worker.app import app
+
+    app.worker_main(
+        [
+            "worker",
+            "--queues",
+            args.queues,
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            args.loglevel or settings.log_level,
+            "--hostname",
+            f"ticketfusion-{os.getpid()}@%h",
+        ]
+    )
+    return 0
+
+
+def cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
+    from producers.enqueue import enqueue_file
+    from worker.cli.render import print_line_errors, wait_for
+
+    report = enqueue_file(
+        args.file, fmt=args.fmt, mapping=args.mapping, progress=not args.no_progress
+    )
+    print_line_errors(console, report.errors)
+    console.print(f"enqueued {report.enqueued} ticket(s); {len(report.errors)} bad line(s)")
+    if args.wait and report.task_ids:
+        wait_for(console, report.task_ids, timeout=args.timeout)
+    return 1 if report.errors else 0
+
+
+def cmd_triage(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.cli.triage_file import triage_file
+
+    bad = triage_file(
+        args.file,
+        args.output,
+        settings=settings,
+        fmt=args.fmt,
+        mapping=args.mapping,
+        batch_size=args.batch_size or settings.batch_size,
+        progress=not args.no_progress,
+    )
+    console.print(f"wrote {args.output}; {bad} ticket(s) with errors")
+    return 1 if bad else 0
+
+
+def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.cli.render import history_table
+    from worker.crm.store import CrmStore
+
+    store = CrmStore(settings.database_url)
+    store.migrate()
+    history = store.history(args.customer_id, limit=args.limit)
+    store.dispose()
+    if args.json:
+        json.dump(history, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        Console().print(history_table(history))
+    return 0 if history["tickets"] else 1
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.training.train_intent import train_intent
+
+    options = {key: value for key, value in (("epochs", args.epochs), ("seed", args.seed)) if value}
+    metrics = train_intent(
+        data=args.data or Path(settings.data_dir) / "banking77" / "train.csv",
+        text_col=args.text_col,
+        label_col=args.label_col,
+        out_dir=args.out or Path(settings.models_dir) / "intent",
+        **options,
+    )
+    console.print_json(json.dumps(metrics, default=str))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    if args.models_command == "build":
+        from worker.training.build import build_models
+
+        build_models(Path(settings.models_dir), force=args.force)
+        return 0
+    from worker.pipeline.intent import IntentModel
+
+    model = IntentModel.load(
+        Path(settings.models_dir), precision=settings.intent_precision, device=settings.device
+    )
+    manifest = Path(settings.models_dir) / "manifest.json"
+    console.print(f"intent model {model.version}: {len(model.labels)} labels on {model.provider}")
+    if manifest.exists():
+        console.print_json(manifest.read_text())
+    return 0
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.crm.store import CrmStore
+
+    store = CrmStore(settings.database_url)
+    store.migrate()
+    store.dispose()
+    console.print("CRM schema is at the latest migration")
+    return 0

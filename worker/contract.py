@@ -1,0 +1,212 @@
+"""The message contract between producers, workers and the CRM.
+
+Imports pydantic only, so that any producer can validate tickets without torch, onnxruntime or
+celery. Limits travel in the validation context (``Ticket.model_validate(data,
+context={"limits": settings.limits()})``) so that they stay settings, not constants.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+CONTRACT_VERSION = "1"
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$"
+
+
+class Limits(BaseModel):
+    """Size limits on every input; the settings carry the configured values."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_body_chars: int = 20_000
+    max_subject_chars: int = 1_000
+    max_attachments: int = 10
+    max_attachment_bytes: int = 20 * 1024 * 1024
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def _limits(info: ValidationInfo) -> Limits:
+    context = info.context or {}
+    limits = context.get("limits", DEFAULT_LIMITS)
+    return limits if isinstance(limits, Limits) else Limits.model_validate(limits)
+
+
+class Channel(str, Enum):
+    email = "email"
+    chat = "chat"
+    phone = "phone"
+    web = "web"
+    social = "social"
+
+
+class AttachmentKind(str, Enum):
+    image = "image"
+    audio = "audio"
+
+
+class Attachment(BaseModel):
+    """A file that travels by reference: a path, a ``file://`` URI or a ``blob://`` key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: AttachmentKind
+    uri: str = Field(min_length=1, max_length=4096)
+    content_type: str | None = Field(default=None, max_length=255)
+    size_bytes: int | None = Field(default=None, ge=0)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+    @field_validator("size_bytes")
+    @classmethod
+    def _size_within_limit(cls, value: int | None, info: ValidationInfo) -> int | None:
+        limit = _limits(info).max_attachment_bytes
+        if value is not None and value > limit:
+            raise ValueError(f"attachment is {value} bytes; the limit is {limit}")
+        return value
+
+
+class Ticket(BaseModel):
+    """One support ticket; ``ticket_id`` is the idempotency key for every effect."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    ticket_id: str = Field(pattern=ID_PATTERN)
+    customer_id: str = Field(pattern=ID_PATTERN)
+    channel: Channel = Channel.email
+    subject: str = ""
+    body: str = ""
+    attachments: list[Attachment] = Field(default_factory=list)
+    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("subject")
+    @classmethod
+    def _subject_within_limit(cls, value: str, info: ValidationInfo) -> str:
+        limit = _limits(info).max_subject_chars
+        if len(value) > limit:
+            raise ValueError(f"subject has {len(value)} characters; the limit is {limit}")
+        return value
+
+    @field_validator("body")
+    @classmethod
+    def _body_within_limit(cls, value: str, info: ValidationInfo) -> str:
+        limit = _limits(info).max_body_chars
+        if len(value) > limit:
+            raise ValueError(f"body has {len(value)} characters; the limit is {limit}")
+        return value
+
+    @field_validator("attachments")
+    @classmethod
+    def _attachment_count(cls, value: list[Attachment], info: ValidationInfo) -> list[Attachment]:
+        limit = _limits(info).max_attachments
+        if len(value) > limit:
+            raise ValueError(f"{len(value)} attachments; the limit is {limit}")
+        return value
+
+    @field_validator("created_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+    @model_validator(mode="after")
+    def _has_content(self) -> Ticket:
+        if not (self.subject or self.body or self.attachments):
+            raise ValueError("ticket has no subject, no body and no attachments: nothing to triage")
+        return self
+
+    @property
+    def text(self) -> str:
+        """Subject and body as the text models read them."""
+        return ". ".join(part for part in (self.subject, self.body) if part)
+
+
+class Intent(BaseModel):
+    label: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    top: list[tuple[str, float]] = Field(default_factory=list)
+
+
+class ReplyAction(str, Enum):
+    auto_send = "auto_send"
+    draft = "draft"
+    escalate = "escalate"
+
+
+class Reply(BaseModel):
+    action: ReplyAction = ReplyAction.draft
+    text: str = ""
+
+
+class Sentiment(BaseModel):
+    label: Literal["negative", "neutral", "positive"]
+    score: float
+
+
+class Priority(BaseModel):
+    level: Literal["low", "normal", "high", "urgent"]
+    reasons: list[str] = Field(default_factory=list)
+
+
+class Entity(BaseModel):
+    type: str
+    text: str
+    start: int
+    end: int
+    value: Any = None
+    source: Literal["text", "image", "audio"] = "text"
+
+
+class ErrorEntry(BaseModel):
+    """What went wrong, where (a field path or a stage) and a code a program can match on."""
+
+    where: str
+    code: str
+    message: str
+
+
+class TriageResult(BaseModel):
+    """What the worker concludes about one ticket; later stages fill the optional parts."""
+
+    ticket_id: str
+    customer_id: str | None = None
+    intent: Intent | None = None
+    out_of_scope: bool = False
+    out_of_scope_score: float | None = None
+    priority: Priority | None = None
+    sentiment: Sentiment | None = None
+    entities: list[Entity] = Field(default_factory=list)
+    reply: Reply | None = None
+    modalities: list[str] = Field(default_factory=list)
+    transcripts: list[dict[str, Any]] = Field(default_factory=list)
+    errors: list[ErrorEntry] = Field(default_factory=list)
+    model_version: str = ""
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    contract_version: str = CONTRACT_VERSION
+
+
+def describe_validation_error(error: ValidationError, *, where_prefix: str = "") -> list[ErrorEntry]:
+    """Turn pydantic's errors into entries that name the field and the reason."""
+    entries = []
+    for item in error.errors(include_url=False):
+        path = ".".join(str(part) for part in item["loc"]) or "ticket"
+        entries.append(
+            ErrorEntry(
+                where=f"{where_prefix}{path}",
+                code=f"invalid_{item['type']}",
+                message=f"{path}: {item['msg']}",
+            )
+        )
+    return entries

@@ -1,0 +1,131 @@
+"""The CRM schema: customers, their tickets, the latest triage of each ticket, and events.
+
+Every text column holds redacted text only (see :mod:`worker.redact`); ``ticket_id`` is the
+idempotency key, so a redelivered ticket updates rows instead of adding them. The migration in
+``migrations/versions`` is the source of truth for the database; these models must match it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+ID_LENGTH = 128  # matches the contract's ID_PATTERN
+JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+EventId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime on every backend.
+
+    PostgreSQL keeps the zone (``timestamptz``); SQLite drops it, so values are stored in UTC
+    and read back with ``tzinfo=UTC``.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the CRM stores aware datetimes only")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+class Base(DeclarativeBase):
+    """Declarative base with named constraints, so that later migrations can refer to them."""
+
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JsonDocument}
+
+
+class Customer(Base):
+    """One customer; first/last seen span the creation times of their tickets."""
+
+    __tablename__ = "customers"
+
+    customer_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+
+
+class TicketRow(Base):
+    """A ticket as received (subject and body redacted); immutable once written."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (Index(None, "customer_id", "created_at"),)
+
+    ticket_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+
+
+class TriageRow(Base):
+    """The latest triage of a ticket: searchable columns plus the whole redacted result."""
+
+    __tablename__ = "triage"
+
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.ticket_id"), primary_key=True)
+    intent_label: Mapped[str | None] = mapped_column(String(128))
+    intent_confidence: Mapped[float | None] = mapped_column(Float)
+    out_of_scope: Mapped[bool] = mapped_column(Boolean)
+    priority: Mapped[str | None] = mapped_column(String(16))
+    sentiment: Mapped[str | None] = mapped_column(String(16))
+    reply_action: Mapped[str | None] = mapped_column(String(16))
+    model_version: Mapped[str] = mapped_column(String(128))
+    result: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+
+
+class Event(Base):
+    """Something that happened to a ticket; one row per (ticket, kind), so replays add none."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "kind"),
+        Index(None, "customer_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"))
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.ticket_id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    data: Mapped[dict[str, Any]]

@@ -1,0 +1,77 @@
+"""One settings class for the whole project, read from ``TICKETFUSION_*`` environment variables.
+
+Secrets (database and Redis passwords) come from the environment only, never from files in the
+repository. Every component takes its configuration from :func:`get_settings` so that a test can
+override one value with ``monkeypatch.setenv`` and :func:`get_settings.cache_clear`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from worker.contract import Limits
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; each field maps to ``TICKETFUSION_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="TICKETFUSION_", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None,
+        description="Broker and result backend. Unset: `ticketfusion run` starts an embedded Redis.",
+    )
+    database_url: str = Field(
+        default=f"sqlite:///{REPO_ROOT / 'var' / 'crm.db'}",
+        description="CRM store (SQLAlchemy URL): SQLite by default, PostgreSQL in production.",
+    )
+    models_dir: Path = Field(default=REPO_ROOT / "onnx_models", description="Built ONNX models.")
+    data_dir: Path = Field(
+        default=REPO_ROOT.parent / "shared" / "data",
+        description="Training data (Banking77, NLU++, CLINC150); read only, never copied.",
+    )
+    state_dir: Path = Field(
+        default=REPO_ROOT / "var", description="Local state: the embedded Redis, the SQLite file."
+    )
+    blob_dir: Path = Field(
+        default=REPO_ROOT / "var" / "blobs",
+        description="Attachment blob store shared by producers and workers.",
+    )
+    device: str = Field(
+        default="auto", description="Inference device: auto (CUDA when offered), cuda or cpu."
+    )
+    intent_precision: str = Field(default="fp32", description="Intent model: fp32 or int8.")
+    intent_threads: int = Field(default=0, description="ONNX Runtime intra-op threads (0: all).")
+    batch_size: int = Field(default=32, ge=1, le=512, description="In-process triage batch size.")
+    task_time_limit_s: int = Field(default=300, ge=1, description="Hard limit for one task.")
+    visibility_timeout_s: int = Field(
+        default=3600, ge=60, description="Redis visibility timeout; must exceed the longest task."
+    )
+    result_expires_s: int = Field(default=86400, description="How long results stay in Redis.")
+    max_body_chars: int = Field(default=20_000, ge=1)
+    max_subject_chars: int = Field(default=1_000, ge=1)
+    max_attachments: int = Field(default=10, ge=0)
+    max_attachment_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    max_line_bytes: int = Field(default=1024 * 1024, ge=1, description="Longest input line.")
+    log_level: str = Field(default="INFO")
+
+    def limits(self) -> Limits:
+        """The contract's limits, as configured."""
+        return Limits(
+            max_body_chars=self.max_body_chars,
+            max_subject_chars=self.max_subject_chars,
+            max_attachments=self.max_attachments,
+            max_attachment_bytes=self.max_attachment_bytes,
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,102 @@
+"""Thin Celery tasks around the pipeline and the CRM store.
+
+Models and the database engine load once per worker process (lazily, on the first task), never
+per task. The triage task redacts what it returns, because the result backend is persisted too.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from celery.app import trace
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
+from pydantic import ValidationError
+
+from worker.app import CRM_TASK, TRIAGE_TASK, app
+from worker.contract import Ticket, TriageResult
+from worker.crm.store import CrmStore
+from worker.pipeline.triage import Triager
+from worker.redact import RedactingFilter, redact_result, redact_ticket
+from worker.settings import get_settings
+
+log = logging.getLogger(__name__)
+# Ticket contents stay out of the logs, even redacted: log that a task succeeded, not its value.
+trace.LOG_SUCCESS = "Task %(name)s[%(id)s] succeeded in %(runtime)ss"
+_lock = threading.Lock()
+_triager: Triager | None = None
+_store: CrmStore | None = None
+
+
+def get_triager() -> Triager:
+    """The process's loaded models."""
+    global _triager
+    with _lock:
+        if _triager is None:
+            _triager = Triager.load(get_settings())
+        return _triager
+
+
+def get_store() -> CrmStore:
+    """The process's CRM store (one engine and pool per process)."""
+    global _store
+    with _lock:
+        if _store is None:
+            _store = CrmStore(get_settings().database_url)
+            _store.migrate()
+        return _store
+
+
+@worker_process_init.connect
+def _reset_after_fork(**_: Any) -> None:
+    """A forked child must not share the parent's sessions or database connections."""
+    global _triager, _store
+    _triager, _store = None, None
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_logs(logger: logging.Logger, **_: Any) -> None:
+    """Mask card numbers and other PII in everything the worker logs."""
+    for handler in logger.handlers:
+        handler.addFilter(RedactingFilter())
+
+
+@app.task(name=TRIAGE_TASK)
+def triage(ticket: dict[str, Any]) -> dict[str, Any]:
+    """Triage one ticket; the returned (redacted) ticket and result feed ``crm_update``."""
+    result = get_triager().triage(ticket)
+    return {
+        "ticket": _redacted_ticket(ticket),
+        "result": redact_result(result).model_dump(mode="json"),
+    }
+
+
+@app.task(name=CRM_TASK)
+def crm_update(payload: dict[str, Any]) -> dict[str, Any]:
+    """Record a triaged ticket; idempotent by ticket_id, so redelivery has one effect."""
+    result = TriageResult.model_validate(payload["result"])
+    if payload.get("ticket") is None:
+        log.warning("ticket %s not recorded: it failed validation", result.ticket_id)
+        return {"ticket_id": result.ticket_id, "recorded": False, "errors": len(result.errors)}
+    ticket = Ticket.model_validate(payload["ticket"])
+    created = get_store().record(ticket, result)
+    return {
+        "ticket_id": ticket.ticket_id,
+        "customer_id": ticket.customer_id,
+        "recorded": True,
+        "created": created,
+        "intent": result.intent.label if result.intent else None,
+        "confidence": result.intent.confidence if result.intent else None,
+        "errors": [error.code for error in result.errors],
+    }
+
+
+def _redacted_ticket(ticket: dict[str, Any]) -> dict[str, Any] | None:
+    """The ticket as the CRM may keep it, or None when it is not a valid ticket."""
+    try:
+        parsed = Ticket.model_validate(ticket, context={"limits": get_settings().limits()})
+    except ValidationError:
+        return None
+    return redact_ticket(parsed).model_dump(mode="json")
