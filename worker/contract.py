@@ -194,7 +194,13 @@ class TriageResult(BaseModel):
     errors: list[ErrorEntry] = Field(default_factory=list)
     model_version: str = ""
     timings_ms: dict[str, float] = Field(default_factory=dict)
+    triaged_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
     contract_version: str = CONTRACT_VERSION
+
+    @field_validator("triaged_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def describe_validation_error(error: ValidationError, *, where_prefix: str = "") -> list[ErrorEntry]:

@@ -95,13 +95,14 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from worker.training.train_intent import train_intent
 
-    options = {key: value for key, value in (("epochs", args.epochs), ("seed", args.seed)) if value}
     metrics = train_intent(
         data=args.data or Path(settings.data_dir) / "banking77" / "train.csv",
         text_col=args.text_col,
         label_col=args.label_col,
         out_dir=args.out or Path(settings.models_dir) / "intent",
-        **options,
+        epochs=args.epochs,
+        seed=args.seed,
+        device=args.device,
     )
     console.print_json(json.dumps(metrics, default=str))
     return 0

@@ -56,8 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--text-col", default="text")
     train.add_argument("--label-col", default="category")
     train.add_argument("--out", type=Path, default=None, help="artifact folder (default: models_dir/intent)")
-    train.add_argument("--epochs", type=int, default=None)
-    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--epochs", type=int, default=5)
+    train.add_argument("--seed", type=int, default=7)
+    train.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="torch device for training")
 
     models = commands.add_parser("models", help="build or inspect the ONNX models")
     models_commands = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")

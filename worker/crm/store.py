@@ -151,7 +151,7 @@ class CrmStore:
                 .on_conflict_do_nothing(index_elements=[TicketRow.ticket_id])
                 .returning(TicketRow.ticket_id)
             ).first()
-            connection.execute(self._upsert_triage(result, now))
+            connection.execute(self._upsert_triage(result))
             connection.execute(
                 self._insert(Event)
                 .values(_events(ticket, result, now))
@@ -176,7 +176,7 @@ class CrmStore:
             },
         )
 
-    def _upsert_triage(self, result: TriageResult, now: datetime) -> Any:
+    def _upsert_triage(self, result: TriageResult) -> Any:
         values = {
             "intent_label": result.intent.label if result.intent else None,
             "intent_confidence": result.intent.confidence if result.intent else None,
@@ -186,12 +186,14 @@ class CrmStore:
             "reply_action": result.reply.action.value if result.reply else None,
             "model_version": result.model_version,
             "result": result.model_dump(mode="json"),
-            "updated_at": now,
+            "updated_at": result.triaged_at,
         }
         stmt = self._insert(TriageRow).values(ticket_id=result.ticket_id, **values)
+        # A stale redelivery (an older triage arriving after a newer one) changes nothing.
         return stmt.on_conflict_do_update(
             index_elements=[TriageRow.ticket_id],
             set_={name: stmt.excluded[name] for name in values},
+            where=TriageRow.updated_at <= stmt.excluded.updated_at,
         )
 
     def history(self, customer_id: str, *, limit: int = 100) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import logging
 import math
 import platform
@@ -331,6 +332,7 @@ def finalise_intent(out_dir: Path, *, split: Split, training: dict, threads: int
         "argmax": [labels[i] for i in ref.argmax(1)],
     })
 
+    shutil.copyfile(base / "tokenizer.json", out_dir / "tokenizer.json")  # the folder serves as is
     weights_sha = sha256_file(out_dir / WEIGHTS)
     fp32_path, int8_path = out_dir / "model.onnx", out_dir / "model.int8.onnx"
     t0 = time.perf_counter()

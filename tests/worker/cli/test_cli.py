@@ -95,3 +95,46 @@ def test_enqueue_reports_bad_lines_and_enqueues_good_ones(env: dict[str, str], t
     assert "line 2" in out.stderr and "line 4" in out.stderr
     assert client.llen("text") == 2
     client.flushdb()
+
+
+def test_train_on_a_company_csv_then_triage_with_it(env: dict[str, str], tmp_path: Path) -> None:
+    """`ticketfusion train` learns another taxonomy from a CSV, and `triage` then serves it."""
+    import csv
+
+    phrasings = {
+        "parcel_late": ["my parcel is late", "the delivery has not come", "where is my package",
+                        "order still not delivered", "courier never arrived", "shipment is delayed"],
+        "invoice_copy": ["send me a copy of my invoice", "I need the receipt for my order",
+                         "can I get my bill again", "please email the invoice", "lost my receipt",
+                         "download my invoice"],
+        "password_reset": ["I forgot my password", "cannot log in to my account", "reset my password",
+                           "the login code never came", "locked out of my account", "change my password"],
+    }
+    data = tmp_path / "company.csv"
+    with data.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["message", "team_intent"])
+        for label, texts in phrasings.items():
+            for i in range(4):
+                for text in texts:
+                    writer.writerow([f"{text}{'!' * i}", label])
+    models = tmp_path / "models"
+    out = _run(
+        ["train", "--data", str(data), "--text-col", "message", "--label-col", "team_intent",
+         "--out", str(models / "intent"), "--epochs", "2"],
+        env=env, cwd=tmp_path, timeout=900,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    tickets = tmp_path / "tickets.jsonl"
+    tickets.write_text(
+        json.dumps({"ticket_id": "X-1", "customer_id": "C-1", "body": "I can't remember my password"}) + "\n"
+    )
+    result_file = tmp_path / "out.jsonl"
+    triaged = _run(
+        ["triage", str(tickets), "-o", str(result_file), "--no-progress"],
+        env=env | {"TICKETFUSION_MODELS_DIR": str(models)}, cwd=tmp_path,
+    )
+    assert triaged.returncode == 0, triaged.stderr[-3000:]
+    result = json.loads(result_file.read_text())
+    assert {label for label, _ in result["intent"]["top"]} <= set(phrasings)
+    assert result["intent"]["label"] == "password_reset"

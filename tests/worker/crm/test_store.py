@@ -70,6 +70,15 @@ def test_newer_result_replaces_the_triage_row(store: CrmStore) -> None:
     assert len(rows(store, Event)) == 2
 
 
+def test_stale_result_does_not_replace_a_newer_one(store: CrmStore) -> None:
+    """An older triage redelivered after a newer one leaves the newer one in place."""
+    store.record(ticket(), result(label="refund_request", triaged_at=T0 + timedelta(minutes=5)))
+    store.record(ticket(), result(label="card_charged_twice", triaged_at=T0))
+    (triage,) = rows(store, TriageRow)
+    assert triage.intent_label == "refund_request"
+    assert triage.updated_at == T0 + timedelta(minutes=5)
+
+
 def test_history_is_oldest_first_with_the_documented_shape(store: CrmStore) -> None:
     """history() lists the customer's tickets oldest first with triage fields and ISO dates."""
     for index, offset in enumerate([2, 0, 1]):
