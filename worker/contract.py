@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -37,6 +38,18 @@ class Limits(BaseModel):
 
 
 DEFAULT_LIMITS = Limits()
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _assume_utc(value: datetime) -> datetime:
+    """Help desks often export naive timestamps; we read them as UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_assume_utc)]
 
 
 def _limits(info: ValidationInfo) -> Limits:
@@ -89,23 +102,15 @@ class Ticket(BaseModel):
     subject: str = ""
     body: str = ""
     attachments: list[Attachment] = Field(default_factory=list)
-    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    created_at: UtcDatetime = Field(default_factory=_now)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("subject")
+    @field_validator("subject", "body")
     @classmethod
-    def _subject_within_limit(cls, value: str, info: ValidationInfo) -> str:
-        limit = _limits(info).max_subject_chars
+    def _text_within_limit(cls, value: str, info: ValidationInfo) -> str:
+        limit = getattr(_limits(info), f"max_{info.field_name}_chars")
         if len(value) > limit:
-            raise ValueError(f"subject has {len(value)} characters; the limit is {limit}")
-        return value
-
-    @field_validator("body")
-    @classmethod
-    def _body_within_limit(cls, value: str, info: ValidationInfo) -> str:
-        limit = _limits(info).max_body_chars
-        if len(value) > limit:
-            raise ValueError(f"body has {len(value)} characters; the limit is {limit}")
+            raise ValueError(f"{info.field_name} has {len(value)} characters; the limit is {limit}")
         return value
 
     @field_validator("attachments")
@@ -115,11 +120,6 @@ class Ticket(BaseModel):
         if len(value) > limit:
             raise ValueError(f"{len(value)} attachments; the limit is {limit}")
         return value
-
-    @field_validator("created_at")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
     @model_validator(mode="after")
     def _has_content(self) -> Ticket:
@@ -194,13 +194,9 @@ class TriageResult(BaseModel):
     errors: list[ErrorEntry] = Field(default_factory=list)
     model_version: str = ""
     timings_ms: dict[str, float] = Field(default_factory=dict)
-    triaged_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    triaged_at: UtcDatetime = Field(default_factory=_now)
     contract_version: str = CONTRACT_VERSION
 
-    @field_validator("triaged_at")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def describe_validation_error(error: ValidationError, *, where_prefix: str = "") -> list[ErrorEntry]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker.contract import Limits
@@ -60,6 +60,17 @@ class Settings(BaseSettings):
     max_attachment_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_line_bytes: int = Field(default=1024 * 1024, ge=1, description="Longest input line.")
     log_level: str = Field(default="INFO")
+
+    @model_validator(mode="after")
+    def _visibility_outlasts_tasks(self) -> Settings:
+        # Redis redelivers an unacknowledged task after the visibility timeout: were it shorter
+        # than a task may run, a slow ticket would be triaged twice while still running.
+        if self.visibility_timeout_s <= self.task_time_limit_s:
+            raise ValueError(
+                f"visibility_timeout_s ({self.visibility_timeout_s}) must exceed "
+                f"task_time_limit_s ({self.task_time_limit_s})"
+            )
+        return self
 
     def limits(self) -> Limits:
         """The contract's limits, as configured."""

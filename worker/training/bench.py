@@ -407,7 +407,7 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def queue_bench(settings: Settings, sentences: list[str], *, n: int, serial: int, chunk: int,
-                timeout: float) -> dict[str, Any]:
+                timeout: float, rounds: int = 3) -> dict[str, Any]:
     """One real worker behind a Redis: burst throughput, burst and one-at-a-time latency, peak RSS."""
     from celery import Celery
     from celery.result import AsyncResult
@@ -418,7 +418,7 @@ def queue_bench(settings: Settings, sentences: list[str], *, n: int, serial: int
     from worker.cli.embedded import embedded_redis
     from worker.crm.store import CrmStore
 
-    result: dict[str, Any] = {"tickets": n, "serial_tickets": serial, "chunk": chunk}
+    result: dict[str, Any] = {"tickets": n, "serial_tickets": serial, "chunk": chunk, "n_rounds": rounds}
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tf-bench-")))
         url = settings.redis_url
@@ -475,29 +475,47 @@ def queue_bench(settings: Settings, sentences: list[str], *, n: int, serial: int
             "p95": round(_percentile(serial_latency, 95) * 1000, 1),
         }
 
-        # The burst: N tickets through enqueue_many in chunks, each chunk stamped when it starts.
-        tickets = bench_tickets(sentences, n, "BURST")
-        enqueued_at: dict[str, float] = {}
-        first = time.time()
-        for start in range(0, n, chunk):
-            part = tickets[start : start + chunk]
-            stamp = time.time()
-            enqueue_many(part, celery_app=celery_app, settings=settings)
-            enqueued_at.update({t["ticket_id"]: stamp for t in part})
-        enqueue_s = time.time() - first
-        done = _wait_crm(engine, "BURST", n, worker, timeout=timeout, label=f"{n} tickets", log_path=log_path)
-        last = max(done.values())
-        latency = [done[t] - enqueued_at[t] for t in enqueued_at]
+        # The burst, `rounds` times: N tickets through enqueue_many in chunks, each chunk stamped
+        # when it starts. Rounds are repeated because a neighbour's load cannot be interleaved away.
+        per_round = []
+        for round_no in range(rounds):
+            prefix = f"BURST{round_no}"
+            tickets = bench_tickets(sentences, n, prefix)
+            enqueued_at: dict[str, float] = {}
+            first = time.time()
+            for start in range(0, n, chunk):
+                part = tickets[start : start + chunk]
+                stamp = time.time()
+                enqueue_many(part, celery_app=celery_app, settings=settings)
+                enqueued_at.update({t["ticket_id"]: stamp for t in part})
+            enqueue_s = time.time() - first
+            done = _wait_crm(engine, prefix, n, worker, timeout=timeout,
+                             label=f"round {round_no + 1}/{rounds}: {n} tickets", log_path=log_path)
+            last = max(done.values())
+            latency = [done[t] - enqueued_at[t] for t in enqueued_at]
+            per_round.append({
+                "tickets_per_s": round(n / (last - first), 1),
+                "wall_s": round(last - first, 2),
+                "enqueue_s": round(enqueue_s, 3),
+                "p50_s": round(_percentile(latency, 50), 2),
+                "p95_s": round(_percentile(latency, 95), 2),
+                "with_intent": _intent_count(engine, prefix)["with_intent"],
+                "load_1min": round(os.getloadavg()[0], 2),
+            })
+        rates = [r["tickets_per_s"] for r in per_round]
         result.update(
-            enqueue_s=round(enqueue_s, 3),
-            wall_s=round(last - first, 2),
-            tickets_per_s=round(n / (last - first), 1),
-            burst_latency_s={"p50": round(_percentile(latency, 50), 2), "p95": round(_percentile(latency, 95), 2)},
+            rounds=per_round,
+            tickets_per_s=statistics.median(rates),
+            tickets_per_s_range=[min(rates), max(rates)],
+            wall_s=statistics.median(r["wall_s"] for r in per_round),
+            enqueue_s=statistics.median(r["enqueue_s"] for r in per_round),
+            burst_latency_s={"p50": statistics.median(r["p50_s"] for r in per_round),
+                             "p95": statistics.median(r["p95_s"] for r in per_round)},
             peak_rss=peak_rss(worker.pid),
             worker_loaded_torch=torch_mapped(worker.pid),
             intent_precision=settings.intent_precision,
+            intents={"with_intent": sum(r["with_intent"] for r in per_round)},
         )
-        result["intents"] = _intent_count(engine, "BURST")
     return result
 
 
@@ -645,10 +663,11 @@ def markdown(report: dict[str, Any], plot_path: Path | None, out: Path) -> str:
             "",
             "| measure | value |",
             "| --- | --- |",
-            f"| tickets/s ({q['tickets']} tickets, first enqueue → last CRM write) | **{q['tickets_per_s']}** "
-            f"({q['wall_s']} s) |",
+            f"| tickets/s ({q['tickets']} tickets, first enqueue → last CRM write; median of {q['n_rounds']} "
+            f"rounds, min–max) | **{q['tickets_per_s']}** ({q['tickets_per_s_range'][0]}–{q['tickets_per_s_range'][1]}; "
+            f"{q['wall_s']} s a round) |",
             f"| time to enqueue all {q['tickets']} | {q['enqueue_s']} s |",
-            f"| end-to-end latency under the burst, p50 / p95 (mostly queue wait) | {q['burst_latency_s']['p50']} s / "
+            f"| end-to-end latency under the burst, p50 / p95 (mostly queue wait; median of rounds) | {q['burst_latency_s']['p50']} s / "
             f"{q['burst_latency_s']['p95']} s |",
             f"| end-to-end latency one ticket at a time ({q['serial_tickets']} tickets), p50 / p95 | "
             f"{q['serial_latency_ms']['p50']} ms / {q['serial_latency_ms']['p95']} ms |",
@@ -657,7 +676,10 @@ def markdown(report: dict[str, Any], plot_path: Path | None, out: Path) -> str:
             f"{', '.join(str(c) for c in rss['children_mib']) or '-'} / {rss['total_mib']} MiB |",
             f"| intent model precision / torch mapped into the worker | {q['intent_precision']} / "
             f"{'yes (a bug)' if q['worker_loaded_torch'] else 'no'} |",
-            f"| burst tickets recorded with an intent | {q['intents']['with_intent']} of {q['tickets']} |",
+            f"| burst tickets recorded with an intent | {q['intents']['with_intent']} of {q['tickets'] * q['n_rounds']} |",
+            "",
+            "Rounds (tickets/s, p50/p95 latency, 1-minute load after the round): " + "; ".join(
+                f"{r['tickets_per_s']} t/s, {r['p50_s']}/{r['p95_s']} s, load {r['load_1min']}" for r in q["rounds"]) + ".",
         ]
     else:
         lines.append("Not measured: " + (q.get("error", "skipped") if q else "skipped"))
@@ -674,6 +696,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--intent-reps", type=int, default=7)
     parser.add_argument("--tickets", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=3, help="bursts of --tickets, one after another")
     parser.add_argument("--serial", type=int, default=30, help="tickets sent one at a time for latency")
     parser.add_argument("--chunk", type=int, default=50, help="tickets per enqueue_many call in the burst")
     parser.add_argument("--timeout", type=float, default=900.0)
@@ -761,7 +784,7 @@ def main(argv: list[str] | None = None) -> int:
                 os.environ["TICKETFUSION_INTENT_PRECISION"] = args.queue_precision
                 settings = settings.model_copy(update={"intent_precision": args.queue_precision})
             report["queue"] = queue_bench(settings, sentences, n=args.tickets, serial=args.serial,
-                                          chunk=args.chunk, timeout=args.timeout)
+                                          chunk=args.chunk, timeout=args.timeout, rounds=args.rounds)
             q = report["queue"]
             console.print(f"queue: {q['tickets_per_s']} tickets/s; burst latency p50 {q['burst_latency_s']['p50']} s, "
                           f"p95 {q['burst_latency_s']['p95']} s; peak RSS {q['peak_rss']}")
