@@ -114,10 +114,14 @@ class IntentModel:
 
 
 def _version(models_dir: Path, folder: Path) -> str:
-    """``intent-<12 hex>``: the weights' SHA-256 from the manifest (else of the labels and model)."""
+    """``intent-<12 hex>``: the manifest's ``version`` (an ensemble's: a hash of its members'
+    weights), else the weights' SHA-256 from the manifest (else of the labels)."""
     manifest = models_dir / "manifest.json"
     try:
-        sha = json.loads(manifest.read_text())["models"]["intent"]["files"]["weights.safetensors"]
+        entry = json.loads(manifest.read_text())["models"]["intent"]
+        if isinstance(entry.get("version"), str) and entry["version"]:
+            return entry["version"]
+        sha = entry["files"]["weights.safetensors"]
         return f"intent-{sha[:12]}"
     except (OSError, ValueError, KeyError, TypeError):
         digest = hashlib.sha256((folder / "labels.json").read_bytes())

@@ -505,12 +505,12 @@ def queue_bench(settings: Settings, sentences: list[str], *, n: int, serial: int
         rates = [r["tickets_per_s"] for r in per_round]
         result.update(
             rounds=per_round,
-            tickets_per_s=statistics.median(rates),
+            tickets_per_s=round(statistics.median(rates), 1),
             tickets_per_s_range=[min(rates), max(rates)],
-            wall_s=statistics.median(r["wall_s"] for r in per_round),
-            enqueue_s=statistics.median(r["enqueue_s"] for r in per_round),
-            burst_latency_s={"p50": statistics.median(r["p50_s"] for r in per_round),
-                             "p95": statistics.median(r["p95_s"] for r in per_round)},
+            wall_s=round(statistics.median(r["wall_s"] for r in per_round), 2),
+            enqueue_s=round(statistics.median(r["enqueue_s"] for r in per_round), 3),
+            burst_latency_s={"p50": round(statistics.median(r["p50_s"] for r in per_round), 2),
+                             "p95": round(statistics.median(r["p95_s"] for r in per_round), 2)},
             peak_rss=peak_rss(worker.pid),
             worker_loaded_torch=torch_mapped(worker.pid),
             intent_precision=settings.intent_precision,

@@ -8,7 +8,10 @@ build``) writes
 - ``intent/model.onnx``, ``intent/model.int8.onnx`` + ``tokenizer.json``: the fine-tuned intent
   model, assembled from the package's base weights and the committed fine-tuned tensors
   (``intent/weights.safetensors``, fp16), checked against torch (parity) and against the logits
-  recorded at training time (``intent/reference.json``).
+  recorded at training time (``intent/reference.json``). When the manifest lists several
+  ``members`` (``intent/weights.safetensors`` is member 0, further members live in
+  ``intent/members/<i>/``), the graph holds every member's encoder and outputs the mean of their
+  logits (``sentence_vector`` stays member 0's), so the runtime sees the same interface.
 
 It is idempotent: an ONNX file whose metadata names the same sources is kept. Nothing here
 touches a model hub or the training data.
@@ -34,6 +37,8 @@ log = logging.getLogger(__name__)
 #: Bump when the export changes, so that existing builds are redone.
 BUILDER = "1"
 INTENT_COMMITTED = ("weights.safetensors", "labels.json", "calibration.json", "reference.json", "training.json")
+#: Member 0 of the intent model: the files at the top of ``intent/``.
+SINGLE_MEMBER = ({"weights": "weights.safetensors", "training": "training.json"},)
 
 
 class ModelArtifactsMissing(FileNotFoundError):
@@ -122,21 +127,39 @@ def build_text_encoder(models_dir: Path, *, force: bool = False) -> bool:
     return True
 
 
+def intent_members(entry: dict) -> list[dict]:
+    """The manifest's intent members (``weights``/``training`` paths relative to ``intent/``);
+    a manifest without ``members`` describes a single model (member 0)."""
+    members = entry.get("members") or list(SINGLE_MEMBER)
+    return [{"weights": m["weights"], "training": m["training"]} for m in members]
+
+
+def committed_files(entry: dict) -> list[str]:
+    """Every committed file of the intent model, relative to ``intent/`` (members included)."""
+    names = list(INTENT_COMMITTED)
+    for member in intent_members(entry):
+        names += [f for f in (member["weights"], member["training"]) if f not in names]
+    return names
+
+
 def _check_committed(models_dir: Path) -> dict:
     """Presence, readability and SHA-256 of the committed intent artifacts; returns the manifest entry."""
     intent = Path(models_dir) / "intent"
     manifest_file = manifest_path(models_dir)
-    missing = [intent / f for f in INTENT_COMMITTED if not (intent / f).is_file()]
+    entry, names = None, list(INTENT_COMMITTED)
+    if manifest_file.is_file():
+        try:
+            entry = json.loads(manifest_file.read_text())["models"]["intent"]
+            recorded = entry["files"]
+            names = committed_files(entry)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelArtifactsCorrupt(manifest_file, f"no readable 'models.intent.files' entry ({exc})") from exc
+    missing = [intent / f for f in names if not (intent / f).is_file()]
     if not manifest_file.is_file():
         missing.append(manifest_file)
     if missing:
         raise ModelArtifactsMissing(missing)
-    try:
-        entry = json.loads(manifest_file.read_text())["models"]["intent"]
-        recorded = entry["files"]
-    except (ValueError, KeyError) as exc:
-        raise ModelArtifactsCorrupt(manifest_file, f"no readable 'models.intent.files' entry ({exc})") from exc
-    for name in INTENT_COMMITTED:
+    for name in names:
         actual = sha256_file(intent / name)
         if recorded.get(name) != actual:
             raise ModelArtifactsCorrupt(
@@ -145,36 +168,59 @@ def _check_committed(models_dir: Path) -> dict:
     return entry
 
 
+def assemble_members(intent: Path, members: list[dict], labels: list[str], base: Path):
+    """The torch model the graph is exported from: an ``IntentNet`` for one member, else an
+    ``IntentEnsemble`` (mean of the members' logits). Raises ``ModelArtifactsCorrupt`` naming the
+    member whose weights cannot be assembled."""
+    from worker.training.export import IntentEnsemble, assemble_intent
+
+    nets = []
+    for member in members:
+        weights = intent / member["weights"]
+        try:
+            training = json.loads((intent / member["training"]).read_text())
+            nets.append(assemble_intent(weights, labels, base,
+                                        head_scale=training["hyper_parameters"].get("head_scale")))
+        except Exception as exc:  # noqa: BLE001 - report which file is at fault
+            raise ModelArtifactsCorrupt(weights, f"cannot be assembled ({exc})") from exc
+    return nets[0] if len(nets) == 1 else IntentEnsemble(nets)
+
+
+def intent_stamp(intent: Path, members: list[dict], source_sha: str) -> dict[str, str]:
+    """ONNX metadata naming the sources of a build (an equal stamp means the build is up to date)."""
+    shas = [sha256_file(intent / m["weights"]) for m in members]
+    stamp = {"weights_sha256": shas[0], "source_sha256": source_sha, "builder": BUILDER}
+    if len(members) > 1:
+        stamp["members_sha256"] = ",".join(shas)
+        stamp["combine"] = "mean of member logits"
+    return stamp
+
+
 def build_intent(models_dir: Path, *, force: bool = False) -> bool:
     """Assemble, check and export the intent model; returns False when an up-to-date build was kept."""
     import torch
 
-    from worker.training.export import assemble_intent, export_intent, onnx_metadata, quantize_int8
+    from worker.training.export import export_intent, onnx_metadata, quantize_int8
     from worker.training.validate import check_parity
     from worker.pipeline.runtime import encode_batch, load_tokenizer, make_session
 
     models_dir = Path(models_dir)
-    _check_committed(models_dir)
+    entry = _check_committed(models_dir)
+    members = intent_members(entry)
     intent = models_dir / "intent"
     base, version, source_sha = _source()
-    weights_sha = sha256_file(intent / "weights.safetensors")
-    stamp = {"weights_sha256": weights_sha, "source_sha256": source_sha, "builder": BUILDER}
+    stamp = intent_stamp(intent, members, source_sha)
     fp32_path, int8_path = intent / "model.onnx", intent / "model.int8.onnx"
     _copy_if_changed(base / "tokenizer.json", intent / "tokenizer.json")
     if not force and all(
-        p.is_file() and all(onnx_metadata(p).get(k) == v for k, v in stamp.items()) for p in (fp32_path, int8_path)
+        p.is_file() and _stamp_matches(onnx_metadata(p), stamp) for p in (fp32_path, int8_path)
     ):
         log.info("intent model up to date: %s", fp32_path)
         return False
 
     labels = json.loads((intent / "labels.json").read_text())
-    training = json.loads((intent / "training.json").read_text())
     reference = json.loads((intent / "reference.json").read_text())
-    try:
-        model = assemble_intent(intent / "weights.safetensors", labels, base,
-                                head_scale=training["hyper_parameters"].get("head_scale"))
-    except Exception as exc:  # noqa: BLE001 - report which file is at fault
-        raise ModelArtifactsCorrupt(intent / "weights.safetensors", f"cannot be assembled ({exc})") from exc
+    model = assemble_members(intent, members, labels, base)
     tolerance = float(reference.get("tolerance", 1e-3))
     expected = np.asarray(reference["logits"], dtype=np.float32)
     tokenizer = load_tokenizer(intent / "tokenizer.json")
@@ -186,7 +232,7 @@ def build_intent(models_dir: Path, *, force: bool = False) -> bool:
     if diff > tolerance:
         raise ReferenceMismatch("assembled torch model", diff, tolerance)
 
-    export_intent(model, fp32_path, metadata={**stamp, "model": "intent"})
+    export_intent(model, fp32_path, metadata={**stamp, "model": "intent", "members": str(len(members))})
     check_parity("intent", model, fp32_path, intent / "tokenizer.json", tolerance=1e-3, argmax_output="logits")
     (onnx_out,) = make_session(fp32_path, device="cpu").session.run(
         ["logits"], {"input_ids": ids, "attention_mask": mask}
@@ -195,8 +241,15 @@ def build_intent(models_dir: Path, *, force: bool = False) -> bool:
     if diff > tolerance:
         raise ReferenceMismatch("intent/model.onnx", diff, tolerance)
     quantize_int8(fp32_path, int8_path)
-    log.info("built %s and %s", fp32_path, int8_path)
+    log.info("built %s and %s (%d member(s))", fp32_path, int8_path, len(members))
     return True
+
+
+def _stamp_matches(metadata: dict[str, str], stamp: dict[str, str]) -> bool:
+    """Same sources: every stamp entry equal, and no member list when the stamp has none."""
+    if "members_sha256" not in stamp and "members_sha256" in metadata:
+        return False
+    return all(metadata.get(k) == v for k, v in stamp.items())
 
 
 def build_models(models_dir: Path, *, force: bool = False) -> None:

@@ -106,6 +106,31 @@ class IntentNet(nn.Module):
         return logits, vector
 
 
+class IntentEnsemble(nn.Module):
+    """Several :class:`IntentNet` members in one graph → (``logits``, ``sentence_vector``).
+
+    ``logits`` is the mean of the members' logits (before temperature); ``sentence_vector`` is
+    member 0's, so the outputs have the names, shapes and meaning of a single model's. The frozen
+    word-embedding matrix (identical in every member: it comes from the base package) is shared,
+    so the exported graph holds it once."""
+
+    def __init__(self, members: list[IntentNet]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        shared = members[0].encoder.embeddings.word_embeddings
+        for member in members[1:]:
+            if not torch.equal(member.encoder.embeddings.word_embeddings.weight, shared.weight):
+                raise ValueError("ensemble members do not share the frozen word embeddings")
+            member.encoder.embeddings.word_embeddings = shared
+        self.members = nn.ModuleList(members)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        outputs = [member(input_ids, attention_mask) for member in self.members]
+        logits = torch.stack([logits for logits, _ in outputs]).mean(dim=0)
+        return logits, outputs[0][1]
+
+
 def committed_state(model: IntentNet) -> dict[str, torch.Tensor]:
     """The tensors that differ from the base model (everything but the frozen word embeddings)."""
     return {

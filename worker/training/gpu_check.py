@@ -332,6 +332,15 @@ def _try_ort_cuda() -> tuple[bool, str]:
     return True, "onnxruntime offers CUDAExecutionProvider"
 
 
+def _manifest_sha(intent_dir: Path) -> str | None:
+    """The weights' hash that ``<models_dir>/manifest.json`` records, if any."""
+    try:
+        manifest = json.loads((intent_dir.parent / "manifest.json").read_text())
+        return manifest["models"]["intent"]["files"]["weights.safetensors"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def run(pack_dir: Path, out_dir: Path, *, intent_dir: Path, work: Path, budget_s: float, threads: int) -> int:
     t0 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -373,6 +382,7 @@ def run(pack_dir: Path, out_dir: Path, *, intent_dir: Path, work: Path, budget_s
     report["inputs"] = {
         "base": pack_manifest["base_package"] + " (fp16 copy of its fp32 weights; pooler dropped)",
         "intent_weights_sha256": sha256(intent_dir / "weights.safetensors"),
+        "intent_weights_match_manifest": _manifest_sha(intent_dir) == sha256(intent_dir / "weights.safetensors"),
         "sentences": pack_manifest["sentence_source"],
         "labels": len(labels),
     }
@@ -476,7 +486,8 @@ def markdown(report: dict) -> str:
         f"Python {env['python']}, torch {env['torch']} (CUDA {env.get('torch_cuda', '-')}), "
         f"transformers {env['transformers']}, onnxruntime {env['onnxruntime']} ({', '.join(env['ort_providers'])}).",
         "",
-        f"Inputs: {report['inputs']['base']}; intent tensors sha256 {report['inputs']['intent_weights_sha256'][:16]}…; "
+        f"Inputs: {report['inputs']['base']}; intent tensors sha256 {report['inputs']['intent_weights_sha256'][:16]}… "
+        f"({'as' if report['inputs'].get('intent_weights_match_manifest') else 'NOT as'} in onnx_models/manifest.json); "
         f"{report['inputs']['sentences']}. Both models assembled and exported to ONNX fp32 on this machine "
         "with `worker.training.export`; the reference is ONNX Runtime on the CPU (ratios in brackets are "
         "against it), torch on the CPU where the export failed.",

@@ -124,15 +124,17 @@ def torch_logits(model: IntentNet, tokenizer, texts: list[str], *, batch_size: i
     """Logits for ``texts`` in order (length-sorted batches)."""
     lengths = [len(e.ids) for e in tokenizer.encode_batch(texts)]
     order = sorted(range(len(texts)), key=lambda i: lengths[i])
-    out = np.zeros((len(texts), model.head.out_features), dtype=np.float32)
+    out = None
     model.eval()
     with torch.no_grad():
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             ids, mask = encode_batch(tokenizer, [texts[i] for i in idx])
             logits, _ = model(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device))
+            if out is None:  # an IntentNet or an IntentEnsemble: the width comes from the output
+                out = np.zeros((len(texts), logits.shape[1]), dtype=np.float32)
             out[idx] = logits.float().cpu().numpy()
-    return out
+    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
 
 def onnx_logits(path: Path, tokenizer, texts: list[str], *, batch_size: int = 64, threads: int = 0) -> np.ndarray:

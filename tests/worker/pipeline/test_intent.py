@@ -114,10 +114,12 @@ def test_int8_model_agrees_on_obvious_intents(models_dir: Path) -> None:
 
 
 def test_version_and_provider(model: IntentModel, models_dir: Path) -> None:
-    """version comes from the manifest's weights hash; provider is the one the session runs on."""
-    manifest = json.loads((models_dir / "manifest.json").read_text())
-    sha = manifest["models"]["intent"]["files"]["weights.safetensors"]
-    assert model.version == f"intent-{sha[:12]}"
+    """version is the manifest's (an ensemble's names all its members), else its weights hash;
+    provider is the one the session runs on."""
+    entry = json.loads((models_dir / "manifest.json").read_text())["models"]["intent"]
+    expected = entry.get("version") or f"intent-{entry['files']['weights.safetensors'][:12]}"
+    assert model.version == expected
+    assert model.version.startswith("intent-") and len(model.version) == len("intent-") + 12
     assert model.provider == CPU
 
 

@@ -45,3 +45,27 @@ def test_validation_accuracy_matches_manifest(setup, precision: str) -> None:
     assert abs(accuracy - recorded) <= TOLERANCE, (accuracy, recorded)
     if precision == "fp32":
         assert accuracy >= 0.935
+
+
+@pytest.mark.data
+def test_built_graph_is_the_manifest_model(setup) -> None:
+    """The built graphs name the manifest's members (weights hashes, in order), and the recorded
+    ensemble kept its rule on the validation split: lower NLL than member 0 alone, and accuracy
+    within the split's noise (0.5 points; see the manifest's ensemble_decision)."""
+    from worker.training.build import intent_members
+    from worker.training.export import onnx_metadata
+
+    models_dir, manifest, _ = setup
+    members = intent_members(manifest)
+    shas = [sha256_file(models_dir / "intent" / m["weights"]) for m in members]
+    for name in ("model.onnx", "model.int8.onnx"):
+        meta = onnx_metadata(models_dir / "intent" / name)
+        assert meta["weights_sha256"] == shas[0]
+        assert meta.get("members_sha256", shas[0]) == ",".join(shas)
+    if len(members) > 1:
+        recorded = manifest["members"]
+        assert [m["weights_sha256"] for m in recorded] == shas
+        ensemble = manifest["metrics"]
+        alone = recorded[0]
+        assert ensemble["nll_before"] < alone["val_nll_before_temperature"]
+        assert ensemble["val_accuracy_fp16_assembled"] >= alone["val_accuracy_fp16_assembled"] - 0.005

@@ -103,16 +103,84 @@ def test_build_reports_missing_artifacts(tmp_path: Path) -> None:
 
 def test_build_reports_corrupt_weights(tmp_path: Path) -> None:
     """A committed weights file whose SHA-256 differs from the manifest raises ModelArtifactsCorrupt."""
-    from worker.training.build import INTENT_COMMITTED, ModelArtifactsCorrupt, build_intent
+    from worker.training.build import ModelArtifactsCorrupt, build_intent
 
-    src = REPO / "onnx_models"
-    (tmp_path / "intent").mkdir()
-    shutil.copyfile(src / "manifest.json", tmp_path / "manifest.json")
-    for name in INTENT_COMMITTED:
-        shutil.copyfile(src / "intent" / name, tmp_path / "intent" / name)
+    _copy_committed(tmp_path)
     with open(tmp_path / "intent" / "weights.safetensors", "r+b") as fh:
         fh.seek(-10, 2)
         fh.write(b"\x00" * 10)
     with pytest.raises(ModelArtifactsCorrupt) as info:
         build_intent(tmp_path)
     assert info.value.path.name == "weights.safetensors"
+
+
+def _copy_committed(dst: Path) -> list[str]:
+    """Copy the manifest and every committed intent file (ensemble members included) to ``dst``."""
+    import json
+
+    from worker.training.build import committed_files
+
+    src = REPO / "onnx_models"
+    shutil.copyfile(src / "manifest.json", dst / "manifest.json")
+    names = committed_files(json.loads((src / "manifest.json").read_text())["models"]["intent"])
+    for name in names:
+        (dst / "intent" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src / "intent" / name, dst / "intent" / name)
+    return names
+
+
+def test_build_reports_corrupt_member(tmp_path: Path) -> None:
+    """A listed ensemble member whose file is absent raises ModelArtifactsMissing naming it; one
+    whose SHA-256 differs raises ModelArtifactsCorrupt naming it."""
+    import json
+
+    from worker.training.build import ModelArtifactsCorrupt, ModelArtifactsMissing, build_intent
+
+    _copy_committed(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    entry = manifest["models"]["intent"]
+    if not entry.get("members") or len(entry["members"]) < 2:
+        # a single model: describe a second member that is not there
+        entry["members"] = [{"weights": "weights.safetensors", "training": "training.json"},
+                            {"weights": "members/1/weights.safetensors", "training": "members/1/training.json"}]
+        (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(ModelArtifactsMissing) as missing:
+            build_intent(tmp_path)
+        assert any(p.as_posix().endswith("members/1/weights.safetensors") for p in missing.value.missing)
+        return
+    last = tmp_path / "intent" / entry["members"][-1]["weights"]
+    with open(last, "r+b") as fh:
+        fh.seek(-10, 2)
+        fh.write(b"\x00" * 10)
+    with pytest.raises(ModelArtifactsCorrupt) as info:
+        build_intent(tmp_path)
+    assert info.value.path == last
+    last.unlink()
+    with pytest.raises(ModelArtifactsMissing) as missing:
+        build_intent(tmp_path)
+    assert last in missing.value.missing
+
+
+def test_ensemble_means_member_logits_and_shares_embeddings(encoder) -> None:
+    """IntentEnsemble outputs the mean of its members' logits and member 0's sentence vector,
+    with one word-embedding matrix for all members."""
+    import copy
+
+    from worker.training.export import IntentEnsemble, IntentNet
+
+    torch.manual_seed(0)
+    members = [IntentNet(copy.deepcopy(encoder), 5).eval() for _ in range(2)]
+    with torch.no_grad():
+        members[1].encoder.encoder.layer[0].output.dense.weight.mul_(1.1)  # members differ
+    tokenizer = load_tokenizer(base_model_path() / "tokenizer.json")
+    ids, mask = encode_batch(tokenizer, ["I lost my card", "How do I change my PIN?"])
+    ids, mask = torch.from_numpy(ids), torch.from_numpy(mask)
+    with torch.no_grad():
+        alone = [m(ids, mask) for m in members]
+        ensemble = IntentEnsemble(members).eval()
+        logits, vector = ensemble(ids, mask)
+    assert not torch.allclose(alone[0][0], alone[1][0])
+    torch.testing.assert_close(logits, (alone[0][0] + alone[1][0]) / 2)
+    torch.testing.assert_close(vector, alone[0][1])
+    embeddings = {id(m.encoder.embeddings.word_embeddings.weight) for m in ensemble.members}
+    assert len(embeddings) == 1
