@@ -104,11 +104,14 @@ def read_tickets(
     fmt: str | None = None,
     mapping: str | Mapping[str, str] | None = None,
     settings: Settings | None = None,
+    lenient: bool = False,
 ) -> Iterator[SourceLine]:
     """Every record of a JSON Lines or CSV file, valid or not, in file order.
 
     The format and the mapping are checked now (a :class:`SourceError` before any output); the
-    file itself is read lazily, as the caller iterates.
+    file itself is read lazily, as the caller iterates. ``lenient`` reads rows of a labelled data
+    set as well as tickets (see :func:`as_ticket_fields`); only in-process triage uses it, since a
+    queued ticket needs its real ids for idempotency.
     """
     path = Path(path)
     settings = settings or get_settings()
@@ -118,7 +121,7 @@ def read_tickets(
         raise SourceError("a column mapping applies to CSV only")
     if not path.is_file():
         raise FileNotFoundError(f"no such input file: {path}")
-    checker = _Checker(base=path.resolve().parent, limits=settings.limits())
+    checker = _Checker(base=path.resolve().parent, limits=settings.limits(), lenient=lenient)
     return _read(path, kind, checker, mapping=columns, max_line_bytes=settings.max_line_bytes)
 
 
@@ -265,7 +268,7 @@ def _read_csv(
                 )
             if not text.strip():
                 continue
-            columns = _header(next(csv.reader(io.StringIO(text))), mapping)
+            columns = _header(next(csv.reader(io.StringIO(text))), mapping, keep_all=checker.lenient)
             continue
         if error is not None or text is None:
             yield SourceLine(line_no, None, None, [error] if error else [])
@@ -276,15 +279,16 @@ def _read_csv(
         yield checker.check(line_no, _row_to_raw(row, columns), from_csv=True)
 
 
-def _header(names: list[str], mapping: dict[str, str]) -> dict[str, int]:
-    """``{ticket field: column index}``: mapped columns first, then columns named like a field."""
+def _header(names: list[str], mapping: dict[str, str], *, keep_all: bool = False) -> dict[str, int]:
+    """``{ticket field: column index}``: mapped columns first, then columns named like a field
+    (and, with ``keep_all``, every other column under its own name)."""
     index = {name.strip(): i for i, name in enumerate(names)}
     missing = sorted(column for column in mapping.values() if column not in index)
     if missing:
         raise SourceError(f"mapped columns {missing} are not in the CSV header {list(index)}")
     columns = {target: index[column] for target, column in mapping.items()}
     for name, i in index.items():
-        if name in TICKET_FIELDS and name not in columns:
+        if (keep_all or name in TICKET_FIELDS) and name not in columns and i not in columns.values():
             columns[name] = i
     return columns
 
@@ -301,17 +305,33 @@ def _row_to_raw(row: list[str], columns: dict[str, int]) -> dict[str, Any]:
 # --- checks shared by both formats ------------------------------------------------------------
 
 
+def as_ticket_fields(raw: dict[str, Any], line_no: int) -> dict[str, Any]:
+    """A data-set row (e.g. Banking77's ``text,category``) as ticket fields: ids default to the
+    line number, ``text`` stands for a missing body, and other fields move into ``metadata``."""
+    data = {key: value for key, value in raw.items() if key in TICKET_FIELDS}
+    extra = {key: value for key, value in raw.items() if key not in TICKET_FIELDS}
+    if "body" not in data and "text" in extra:
+        data["body"] = extra.pop("text")
+    data.setdefault("ticket_id", f"line-{line_no}")
+    data.setdefault("customer_id", "unknown")
+    metadata = data.get("metadata")
+    if extra and (metadata is None or isinstance(metadata, dict)):
+        data["metadata"] = {**extra, **(metadata or {})}
+    return data
+
+
 @dataclass(frozen=True)
 class _Checker:
     """Turns a raw mapping into a validated ticket, checking local attachment files too."""
 
     base: Path
     limits: Limits
+    lenient: bool = False
 
     def check(self, line_no: int, raw: dict[str, Any], *, from_csv: bool = False) -> SourceLine:
         prefix = f"line {line_no}: "
         errors: list[ErrorEntry] = []
-        data = dict(raw)
+        data = as_ticket_fields(raw, line_no) if self.lenient else dict(raw)
         if from_csv:
             errors += self._csv_cells(data, prefix)
         errors += self._attachments(data, prefix)

@@ -277,3 +277,16 @@ def test_bad_mappings_are_refused_up_front(tmp_path: Path, settings: Settings) -
     path.write_text("id,body\nT1,hi\n")
     with pytest.raises(SourceError, match="not in the CSV header"):
         list(read_tickets(path, mapping="ticket_id=id,customer_id=client", settings=settings))
+
+
+def test_lenient_reading_takes_data_set_rows(tmp_path: Path) -> None:
+    """Lenient mode reads `text` as the body, numbers the ids and keeps other keys as metadata."""
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"text": "my card was declined", "category": "declined_card_payment"}\n')
+    (line,) = read_tickets(path, lenient=True)
+    assert line.ticket is not None
+    assert (line.ticket.ticket_id, line.ticket.customer_id) == ("line-1", "unknown")
+    assert line.ticket.body == "my card was declined"
+    assert line.ticket.metadata == {"category": "declined_card_payment"}
+    (strict,) = read_tickets(path)
+    assert strict.ticket is None and strict.errors

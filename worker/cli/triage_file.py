@@ -63,7 +63,7 @@ def triage_file(
     columns = (TextColumn("triage"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not progress) as bar, output.open("w", encoding="utf-8") as out:
         task = bar.add_task("triage", total=_count_lines(source))
-        lines = read_tickets(source, fmt=fmt, mapping=mapping, settings=settings)
+        lines = read_tickets(source, fmt=fmt, mapping=mapping, settings=settings, lenient=True)
         for batch in _batches(lines, batch_size):
             for result in triage_batch(triager, batch):
                 with_errors += bool(result.errors)

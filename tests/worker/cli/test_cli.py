@@ -51,11 +51,24 @@ def test_triage_file_keeps_order_and_reports_bad_lines(env: dict[str, str], tmp_
     assert len(results) == len(lines)
     assert results[0]["ticket_id"] == "B-1" and results[0]["intent"]["label"] == "lost_or_stolen_card"
     assert results[-1]["ticket_id"] == "B-7" and results[-1]["intent"] is not None
-    for result in results[1:-1]:
+    assert results[2]["ticket_id"] == "B-3" and results[2]["customer_id"] == "unknown"
+    for result in results[1:2] + results[3:-1]:
         assert result["errors"], result
         assert result["intent"] is None
     assert results[1]["errors"][0]["where"].endswith("channel")
     assert results[3]["ticket_id"] == "line-4"
+
+
+def test_triage_reads_a_labelled_data_set(env: dict[str, str], tmp_path: Path) -> None:
+    """A Banking77-format CSV (text,category) triages row by row, ids from line numbers."""
+    data = tmp_path / "test.csv"
+    data.write_text('text,category\n"I lost my card, please block it",lost_or_stolen_card\nHow do I change my PIN?,change_pin\n')
+    output = tmp_path / "out.jsonl"
+    out = _run(["triage", str(data), "-o", str(output), "--no-progress"], env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    results = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [r["ticket_id"] for r in results] == ["line-2", "line-3"]
+    assert [r["intent"]["label"] for r in results] == ["lost_or_stolen_card", "change_pin"]
 
 
 def test_run_uses_an_embedded_redis_and_a_real_worker(env: dict[str, str], tmp_path: Path) -> None:
