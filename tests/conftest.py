@@ -7,16 +7,13 @@ never sees another run's messages or rows.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
 REDIS_HOST = os.environ.get("TICKETFUSION_TEST_REDIS_HOST", "127.0.0.1")
 PG_ADMIN_URL = os.environ.get(
     "TICKETFUSION_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -88,39 +85,33 @@ def worker_env(redis_url: str, postgres_url: str, tmp_path_factory: pytest.TempP
     }
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """A real `ticketfusion worker` process on the test Redis and PostgreSQL; yields its log path."""
+@contextmanager
+def running_worker(env: dict[str, str], log_path: Path, *, concurrency: int = 2) -> Iterator[dict]:
+    """A real `ticketfusion worker` process with ``env``; yields it, its log and a client app."""
     from celery import Celery
 
     from worker.app import configure
+    from worker.cli.processes import WorkerDidNotStart, start_worker, stop_process, wait_until_ready
     from worker.settings import Settings
 
-    log_path = tmp_path_factory.mktemp("worker-log") / "worker.log"
-    env = os.environ | worker_env | {"PYTHONUNBUFFERED": "1"}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "worker.cli.main", "worker", "--concurrency", "2", "--loglevel", "INFO"],
-            env=env,
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
     client = Celery("tests")
-    configure(client, Settings(redis_url=worker_env["TICKETFUSION_REDIS_URL"]))
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"worker exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-        if client.control.ping(timeout=1.0):
-            break
-    else:
-        process.kill()
-        pytest.fail(f"worker did not answer a ping in 90 s:\n{log_path.read_text()[-3000:]}")
-    yield {"process": process, "log": log_path, "app": client, "env": worker_env}
-    process.terminate()
+    configure(client, Settings(redis_url=env["TICKETFUSION_REDIS_URL"]))
+    with log_path.open("wb") as log:
+        process = start_worker(env=env, log=log, concurrency=concurrency)
     try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    client.close()
+        wait_until_ready(process, client)
+    except WorkerDidNotStart as exc:
+        stop_process(process, grace=5)
+        pytest.fail(f"{exc}:\n{log_path.read_text()[-3000:]}")
+    try:
+        yield {"process": process, "log": log_path, "app": client, "env": env}
+    finally:
+        stop_process(process)
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(worker_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """The session's worker on the test Redis and PostgreSQL."""
+    with running_worker(worker_env, tmp_path_factory.mktemp("worker-log") / "worker.log") as worker:
+        yield worker

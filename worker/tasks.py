@@ -13,6 +13,7 @@ from typing import Any
 from celery.app import trace
 from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
 from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from worker.app import CRM_TASK, TRIAGE_TASK, app
 from worker.contract import Ticket, TriageResult
@@ -43,8 +44,9 @@ def get_store() -> CrmStore:
     global _store
     with _lock:
         if _store is None:
-            _store = CrmStore(get_settings().database_url)
-            _store.migrate()
+            store = CrmStore(get_settings().database_url)
+            store.migrate()  # kept only once it succeeds, so a later retry migrates again
+            _store = store
         return _store
 
 
@@ -73,9 +75,19 @@ def triage(ticket: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@app.task(name=CRM_TASK)
+@app.task(
+    name=CRM_TASK,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=20,
+)
 def crm_update(payload: dict[str, Any]) -> dict[str, Any]:
-    """Record a triaged ticket; idempotent by ticket_id, so redelivery has one effect."""
+    """Record a triaged ticket; idempotent by ticket_id, so redelivery has one effect.
+
+    A database outage retries with backoff (about an hour in all) instead of losing the write.
+    """
     result = TriageResult.model_validate(payload["result"])
     if payload.get("ticket") is None:
         log.warning("ticket %s not recorded: it failed validation", result.ticket_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,35 @@ def test_duplicate_batch_ends_as_exactly_n_tickets(worker: dict, store: CrmStore
     total = sum(store.count_tickets(f"C-d{c}") for c in range(37))
     assert total == n
     assert sum(len(store.history(f"C-d{c}", limit=10_000)["tickets"]) for c in range(37)) == n
+
+
+def test_crm_write_waits_out_a_database_outage(worker_env: dict, tmp_path: Path) -> None:
+    """While the database is unreachable the CRM write retries; once it is back, the ticket lands."""
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import PG_ADMIN_URL, running_worker
+
+    name = f"tf_outage_{uuid.uuid4().hex[:8]}"
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    env = worker_env | {
+        "TICKETFUSION_DATABASE_URL": url,
+        "TICKETFUSION_REDIS_URL": worker_env["TICKETFUSION_REDIS_URL"].rsplit("/", 1)[0] + "/14",
+    }
+    redis.Redis.from_url(env["TICKETFUSION_REDIS_URL"]).flushdb()
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with running_worker(env, tmp_path / "worker.log", concurrency=1) as outage:
+            task_id = enqueue_ticket(_ticket("W-outage", "I lost my card", customer="C-outage"), celery_app=outage["app"])
+            time.sleep(3)
+            assert not AsyncResult(task_id, app=outage["app"]).ready()
+            with admin.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+            assert _wait(outage["app"], task_id, timeout=120)["recorded"] is True
+        crm = CrmStore(url)
+        assert crm.count_tickets("C-outage") == 1
+        crm.dispose()
+        assert "Retry" in (tmp_path / "worker.log").read_text()
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

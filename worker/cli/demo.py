@@ -6,9 +6,6 @@ for the CRM updates, and shows the results and one customer's history.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
@@ -19,23 +16,12 @@ from rich.console import Console
 from producers.enqueue import enqueue_file
 from worker.app import configure
 from worker.cli.embedded import embedded_redis
+from worker.cli.processes import start_worker, stop_process
 from worker.cli.render import history_table, print_line_errors, results_table, wait_for
 from worker.crm.store import CrmStore
 from worker.settings import Settings
 
 console = Console()
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Warm shutdown first (finish the task in hand), then insist."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def run_demo(settings: Settings, *, tickets: Path, customer: str | None, timeout: float) -> int:
@@ -52,16 +38,11 @@ def run_demo(settings: Settings, *, tickets: Path, customer: str | None, timeout
         store.migrate()
         stack.callback(store.dispose)
 
-        env = os.environ | {"TICKETFUSION_REDIS_URL": url}
         log_path = Path(settings.state_dir) / "worker.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
         log = stack.enter_context(log_path.open("ab"))
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "worker.cli.main", "worker", "--concurrency", "1", "--loglevel", "INFO"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        stack.callback(_stop, worker)
+        worker = start_worker(env={"TICKETFUSION_REDIS_URL": url}, log=log)
+        stack.callback(stop_process, worker)
         console.print(f"started a worker (pid {worker.pid}) on queues text, media, crm; log: {log_path}")
 
         report = enqueue_file(tickets, progress=True, celery_app=celery_app)
