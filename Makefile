@@ -30,7 +30,7 @@ test: models
 	$(PY) -m pytest -ra
 
 bench: models
-	$(PY) -m benchmarks.run --out docs/performance.md
+	$(PY) -m worker.training.bench --out docs/performance.md
 
 clean:
 	rm -rf var .pytest_cache

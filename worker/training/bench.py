@@ -36,8 +36,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -395,17 +395,6 @@ def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def queue_bench(settings: Settings, sentences: list[str], *, n: int, serial: int, chunk: int,
                 timeout: float, rounds: int = 3) -> dict[str, Any]:
     """One real worker behind a Redis: burst throughput, burst and one-at-a-time latency, peak RSS."""
@@ -416,6 +405,7 @@ def queue_bench(settings: Settings, sentences: list[str], *, n: int, serial: int
     from producers.enqueue import enqueue_many
     from worker.app import configure
     from worker.cli.embedded import embedded_redis
+    from worker.cli.processes import start_worker, stop_process
     from worker.crm.store import CrmStore
 
     result: dict[str, Any] = {"tickets": n, "serial_tickets": serial, "chunk": chunk, "n_rounds": rounds}
@@ -439,7 +429,7 @@ def queue_bench(settings: Settings, sentences: list[str], *, n: int, serial: int
         engine = create_engine(database_url)
         stack.callback(engine.dispose)
 
-        env = os.environ | {
+        env = {
             "TICKETFUSION_REDIS_URL": url,
             "TICKETFUSION_DATABASE_URL": database_url,
             "TICKETFUSION_BLOB_DIR": str(tmp / "blobs"),
@@ -448,11 +438,8 @@ def queue_bench(settings: Settings, sentences: list[str], *, n: int, serial: int
         log_path = tmp / "worker.log"
         log_file = stack.enter_context(log_path.open("wb"))
         started = time.perf_counter()
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "worker.cli.main", "worker", "--concurrency", "1", "--loglevel", "WARNING"],
-            env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
-        )
-        stack.callback(_stop, worker)
+        worker = start_worker(env=env, log=log_file, loglevel="WARNING")
+        stack.callback(stop_process, worker)
         console.print(f"worker pid {worker.pid}, Redis {url}, CRM {database_url}")
 
         # Warm-up: the first task loads the models; cold start = spawn → first CRM write.
@@ -520,13 +507,26 @@ def queue_bench(settings: Settings, sentences: list[str], *, n: int, serial: int
 
 
 def _intent_accuracy(models_dir: Path) -> dict[str, Any]:
-    """Validation accuracy of the ONNX fp32 and int8 intent models, from the build's training.json."""
-    try:
-        metrics = json.loads((models_dir / "intent" / "training.json").read_text())["metrics"]
-    except (OSError, ValueError, KeyError):
+    """Validation accuracy of the built ONNX fp32 and int8 intent models: the manifest's figures
+    (those of the model as built, an ensemble included), else the build's training.json."""
+    metrics, source = None, None
+    for path, keys in ((models_dir / "manifest.json", ("models", "intent", "metrics")),
+                       (models_dir / "intent" / "training.json", ("metrics",))):
+        try:
+            found = json.loads(path.read_text())
+            for key in keys:
+                found = found[key]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if "val_accuracy_onnx_int8" in found:
+            metrics, source = found, str(path.relative_to(models_dir.parent)) if path.is_relative_to(
+                models_dir.parent) else str(path)
+            break
+    if metrics is None:
         return {}
-    keys = ("val_accuracy_onnx_fp32", "val_accuracy_onnx_int8", "int8_argmax_agreement_with_fp32", "validation_size")
-    return {k: metrics[k] for k in keys if k in metrics}
+    keys = ("val_accuracy_onnx_fp32", "val_accuracy_onnx_int8", "int8_argmax_agreement_with_fp32", "validation_size",
+            "members")
+    return {"source": source, **{k: metrics[k] for k in keys if k in metrics}}
 
 
 def _intent_count(engine, prefix: str) -> dict[str, int]:
@@ -646,7 +646,8 @@ def markdown(report: dict[str, Any], plot_path: Path | None, out: Path) -> str:
                          f"({_fmt(s['min'])}–{_fmt(s['max'])}) | {rtext} |")
         acc = intent.get("accuracy") or {}
         if "val_accuracy_onnx_int8" in acc:
-            lines += ["", f"What int8 costs (from `onnx_models/intent/training.json`, {acc.get('validation_size', '?')} "
+            members = f"the {acc['members']}-member ensemble; " if acc.get("members") else ""
+            lines += ["", f"What int8 costs ({members}from `{acc.get('source')}`, {acc.get('validation_size', '?')} "
                       f"validation texts): accuracy {acc['val_accuracy_onnx_fp32']:.1%} fp32 vs "
                       f"{acc['val_accuracy_onnx_int8']:.1%} int8; the two agree on "
                       f"{acc.get('int8_argmax_agreement_with_fp32', float('nan')):.1%} of the argmaxes."]
