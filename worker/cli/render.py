@@ -51,8 +51,9 @@ def wait_for(
 def results_table(rows: Iterable[Mapping[str, Any]]) -> Table:
     """The triaged tickets as the worker recorded them."""
     table = Table(title="Triaged tickets")
-    for column in ("ticket", "customer", "intent", "confidence", "errors"):
-        table.add_column(column)
+    for column in ("ticket", "customer", "intent", "confidence"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("errors")
     for row in rows:
         confidence = row.get("confidence")
         table.add_row(
@@ -74,7 +75,7 @@ def history_table(history: Mapping[str, Any]) -> Table:
     for ticket in history["tickets"]:
         confidence = ticket.get("confidence")
         table.add_row(
-            str(ticket.get("created_at", ""))[:19],
+            str(ticket.get("created_at", ""))[:16].replace("T", " "),
             str(ticket.get("ticket_id")),
             str(ticket.get("channel") or ""),
             str(ticket.get("subject") or "")[:40],
