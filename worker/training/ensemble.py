@@ -50,17 +50,15 @@ from worker.training.build import (
 from worker.training.data import Split, load_split, sha256_file
 from worker.training.export import IntentEnsemble, assemble_intent, base_model_path, base_package_version, write_json
 from worker.training.train_intent import (
-    CALIBRATION,
     LABELS,
-    REFERENCE,
     TRAINING,
     WEIGHTS,
     _relative_data_path,
+    calibrate_and_record,
     classification_metrics,
     expected_calibration_error,
     fit_temperature,
     onnx_logits,
-    reference_sentences,
     softmax,
     torch_logits,
 )
@@ -173,26 +171,10 @@ def finalise_ensemble(out_dir: Path, *, split: Split, threads: int = 2, command:
     model = nets[0] if len(nets) == 1 else IntentEnsemble(nets)
     logits = np.mean(member_logits, axis=0)
     assembled = classification_metrics(logits, y_val, n)
-    temperature, nll_before, nll_after = fit_temperature(logits, y_val)
-    calibration = {
-        "temperature": round(temperature, 6),
-        "fitted_on": f"validation split, minimise NLL ({len(nets)}-member ensemble, mean of logits)",
-        "nll_before": round(nll_before, 6), "nll_after": round(nll_after, 6),
-        "ece_before": round(expected_calibration_error(softmax(logits), y_val), 6),
-        "ece_after": round(expected_calibration_error(softmax(logits, temperature), y_val), 6),
-        "ece_bins": 15,
-    }
-    write_json(out_dir / CALIBRATION, calibration)
-
-    texts = reference_sentences(split)
-    ref = torch_logits(model, tok, texts)
-    write_json(out_dir / REFERENCE, {
-        "note": "logits (before temperature) of the assembled fp32 model; build.py checks it reproduces them",
-        "tolerance": 1e-3,
-        "sentences": texts,
-        "logits": [[round(float(v), 5) for v in row] for row in ref],
-        "argmax": [labels[i] for i in ref.argmax(1)],
-    })
+    calibration = calibrate_and_record(
+        out_dir, model, tok, split, logits, y_val, labels,
+        fitted_on=f"validation split, minimise NLL ({len(nets)}-member ensemble, mean of logits)",
+    )
 
     path = manifest_path(models_dir)
     manifest = json.loads(path.read_text()) if path.is_file() else {"models": {}}

@@ -296,6 +296,32 @@ def reference_sentences(split: Split, n: int = N_REFERENCE) -> list[str]:
     return own + split.val_texts[: n - len(own)]
 
 
+def calibrate_and_record(out_dir: Path, model, tok, split: Split, logits: np.ndarray, y_val: np.ndarray,
+                         labels: list[str], *, fitted_on: str) -> dict:
+    """Fit the temperature on the validation logits and record the reference logits that
+    ``build.py`` checks the assembled model against; writes both files, returns the calibration."""
+    temperature, nll_before, nll_after = fit_temperature(logits, y_val)
+    calibration = {
+        "temperature": round(temperature, 6),
+        "fitted_on": fitted_on,
+        "nll_before": round(nll_before, 6), "nll_after": round(nll_after, 6),
+        "ece_before": round(expected_calibration_error(softmax(logits), y_val), 6),
+        "ece_after": round(expected_calibration_error(softmax(logits, temperature), y_val), 6),
+        "ece_bins": 15,
+    }
+    write_json(out_dir / CALIBRATION, calibration)
+    texts = reference_sentences(split)
+    ref = torch_logits(model, tok, texts)
+    write_json(out_dir / REFERENCE, {
+        "note": "logits (before temperature) of the assembled fp32 model; build.py checks it reproduces them",
+        "tolerance": 1e-3,
+        "sentences": texts,
+        "logits": [[round(float(v), 5) for v in row] for row in ref],
+        "argmax": [labels[i] for i in ref.argmax(1)],
+    })
+    return calibration
+
+
 def finalise_intent(out_dir: Path, *, split: Split, training: dict, threads: int = 2) -> dict:
     """Assemble the model as ``build.py`` will (package base + fp16 tensors), calibrate it on the
     validation split, record reference logits, export ONNX fp32 + int8 and measure both."""
@@ -313,26 +339,8 @@ def finalise_intent(out_dir: Path, *, split: Split, training: dict, threads: int
 
     logits = torch_logits(model, tok, split.val_texts)
     assembled = classification_metrics(logits, y_val, n)
-    temperature, nll_before, nll_after = fit_temperature(logits, y_val)
-    calibration = {
-        "temperature": round(temperature, 6),
-        "fitted_on": "validation split, minimise NLL",
-        "nll_before": round(nll_before, 6), "nll_after": round(nll_after, 6),
-        "ece_before": round(expected_calibration_error(softmax(logits), y_val), 6),
-        "ece_after": round(expected_calibration_error(softmax(logits, temperature), y_val), 6),
-        "ece_bins": 15,
-    }
-    write_json(out_dir / CALIBRATION, calibration)
-
-    texts = reference_sentences(split)
-    ref = torch_logits(model, tok, texts)
-    write_json(out_dir / REFERENCE, {
-        "note": "logits (before temperature) of the assembled fp32 model; build.py checks it reproduces them",
-        "tolerance": 1e-3,
-        "sentences": texts,
-        "logits": [[round(float(v), 5) for v in row] for row in ref],
-        "argmax": [labels[i] for i in ref.argmax(1)],
-    })
+    calibration = calibrate_and_record(out_dir, model, tok, split, logits, y_val, labels,
+                                       fitted_on="validation split, minimise NLL")
 
     shutil.copyfile(base / "tokenizer.json", out_dir / "tokenizer.json")  # the folder serves as is
     weights_sha = sha256_file(out_dir / WEIGHTS)
