@@ -4,7 +4,7 @@ Imports the contract, the settings, ``worker.app`` and celery's client side only
 pipeline, torch or onnxruntime — so any system that creates tickets can use it cheaply.
 """
 
-from producers.blobs import (
+from worker.blobs import (
     AttachmentNotFound,
     AttachmentTooLarge,
     BlobError,

@@ -20,7 +20,7 @@ from typing import Any
 from celery import Celery
 from pydantic import ValidationError
 
-from producers.blobs import BlobError, BlobStore, local_path
+from worker.blobs import BlobError, BlobStore, local_path
 from producers.sources import SourceLine, read_tickets
 from worker.app import app as default_app
 from worker.app import triage_chain
@@ -110,7 +110,7 @@ def stage_attachments(
     """The ticket with every attachment in the blob store and its uri rewritten to ``blob://``.
 
     Local files (paths, ``file://``) are copied in; ``blob://`` references must already be in the
-    store. Raises the store's named errors (:class:`~producers.blobs.AttachmentNotFound`, ...).
+    store. Raises the store's named errors (:class:`~worker.blobs.AttachmentNotFound`, ...).
     """
     if not ticket.attachments:
         return ticket

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, Literal
 
 from pydantic import ValidationError
 
-from producers.blobs import UnsupportedUriScheme, local_path
+from worker.blobs import UnsupportedUriScheme, local_path
 from worker.contract import ErrorEntry, Limits, Ticket, describe_validation_error
 from worker.settings import Settings, get_settings
 

@@ -16,7 +16,7 @@ import pytest
 import redis
 from celery import Celery
 
-from producers.blobs import BlobStore
+from worker.blobs import BlobStore
 from worker.app import configure
 from worker.settings import Settings
 

@@ -11,7 +11,7 @@ import pytest
 import redis
 from celery.result import AsyncResult
 
-from producers.blobs import BlobStore
+from worker.blobs import BlobStore
 from producers.enqueue import enqueue_many, enqueue_ticket
 from worker.app import CRM_TASK, QUEUE_TEXT, TRIAGE_TASK
 from worker.crm.store import CrmStore

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from producers.blobs import BlobError, BlobStore
+from worker.blobs import BlobError, BlobStore
 from worker.contract import ErrorEntry, Limits, Ticket
 
 

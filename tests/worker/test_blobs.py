@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from producers.blobs import (
+from worker.blobs import (
     AttachmentNotFound,
     AttachmentTooLarge,
     BlobNotFound,
