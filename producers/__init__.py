@@ -15,6 +15,7 @@ from worker.blobs import (
     UnsupportedUriScheme,
 )
 from producers.enqueue import (
+    AttachmentUnreadable,
     Enqueued,
     EnqueueInterrupted,
     EnqueueReport,
@@ -28,6 +29,7 @@ from producers.enqueue import (
 from producers.sources import SourceError, SourceLine, parse_mapping, read_tickets
 
 __all__ = [
+    "AttachmentUnreadable",
     "AttachmentNotFound",
     "AttachmentTooLarge",
     "BlobError",

@@ -44,6 +44,17 @@ class EnqueueInterrupted(RuntimeError):
         super().__init__(f"stopped after {report.enqueued} tickets: {cause}")
 
 
+class AttachmentUnreadable(BlobError, OSError):
+    """An attachment file exists but the OS will not let us read it (EIO, EACCES, disk full...);
+    a :class:`BlobError` so a file batch records it by line instead of stopping."""
+
+    def __init__(self, index: int, path: Path, cause: OSError) -> None:
+        self.index, self.path = index, path
+        reason = cause.strerror or str(cause) or type(cause).__name__
+        errno = f" (errno {cause.errno})" if cause.errno is not None else ""
+        super().__init__(f"attachments.{index}: cannot read {path}: {reason}{errno}")
+
+
 @dataclass(frozen=True)
 class Enqueued:
     """One sent ticket: wait on ``task_id`` (crm_update); ``triage_id`` is the first task."""
@@ -110,21 +121,27 @@ def stage_attachments(
     """The ticket with every attachment in the blob store and its uri rewritten to ``blob://``.
 
     Local files (paths, ``file://``) are copied in; ``blob://`` references must already be in the
-    store. Raises the store's named errors (:class:`~worker.blobs.AttachmentNotFound`, ...).
+    store. Raises the store's named errors (:class:`~worker.blobs.AttachmentNotFound`, ...), and
+    :class:`AttachmentUnreadable` for any other OS error while reading or storing a file.
     """
     if not ticket.attachments:
         return ticket
     limit = settings.limits().max_attachment_bytes
     staged: list[Attachment] = []
-    for attachment in ticket.attachments:
+    for index, attachment in enumerate(ticket.attachments):
         path = local_path(attachment.uri, base=base)
-        if path is None:
-            stored = blob_store.resolve(attachment.uri)
-            key = stored.name
-            size = stored.stat().st_size
-        else:
-            ref = blob_store.put(path, max_bytes=limit)
-            key, size = ref.sha256, ref.size_bytes
+        try:
+            if path is None:
+                stored = blob_store.resolve(attachment.uri)
+                key = stored.name
+                size = stored.stat().st_size
+            else:
+                ref = blob_store.put(path, max_bytes=limit)
+                key, size = ref.sha256, ref.size_bytes
+        except BlobError:
+            raise
+        except OSError as exc:
+            raise AttachmentUnreadable(index, path or Path(attachment.uri), exc) from exc
         update: dict[str, Any] = {"uri": f"blob://{key}", "sha256": key, "size_bytes": size}
         if attachment.content_type is None and path is not None:
             update["content_type"] = mimetypes.guess_type(path.name)[0]
@@ -164,7 +181,8 @@ def enqueue_many(
     """Send many tickets through one producer; returns their crm_update task ids in order.
 
     Every ticket is validated and its attachments staged *before* the first is sent, so a bad
-    ticket raises (:class:`InvalidTicket` or a blob error, naming its index) and nothing is sent.
+    ticket raises (:class:`InvalidTicket` or a blob error, naming its index) and nothing is sent;
+    an attachment the OS cannot read is an :class:`InvalidTicket` naming the ticket and file.
     """
     ctx = _context(celery_app, blob_store, settings)
     ready: list[Ticket] = []
@@ -178,7 +196,12 @@ def enqueue_many(
                     for entry in exc.errors
                 ]
             ) from exc
-        ready.append(stage_attachments(ticket, blob_store=ctx.store, settings=ctx.settings))
+        try:
+            ready.append(stage_attachments(ticket, blob_store=ctx.store, settings=ctx.settings))
+        except AttachmentUnreadable as exc:
+            where = f"tickets[{index}].attachments.{exc.index}.uri"
+            entry = ErrorEntry(where=where, code="attachment_unreadable", message=str(exc))
+            raise InvalidTicket([entry]) from exc
     with ctx.app.producer_or_acquire() as producer:
         return [_send(ticket, app=ctx.app, producer=producer).task_id for ticket in ready]
 

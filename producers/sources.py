@@ -12,7 +12,7 @@ import csv
 import io
 import json
 import mimetypes
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -138,25 +138,33 @@ def _read(
 # --- physical lines ---------------------------------------------------------------------------
 
 
-def _bounded_lines(stream: BinaryIO, limit: int) -> Iterator[tuple[int, bytes | None, int]]:
-    """(line number, bytes without the newline or None when over ``limit``, count of ``"``)."""
+def _bounded_lines(
+    stream: BinaryIO, limit: int, feed: Callable[[bytes], None] | None = None
+) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, bytes without the newline or None when over ``limit``).
+
+    ``feed`` sees every chunk read, even of a skipped long line, so a CSV quote tracker stays
+    right without the line being kept in memory.
+    """
     line_no = 0
     while True:
         line = stream.readline(limit + 2)  # room for "\r\n" on a line exactly at the limit
         if not line:
             return
         line_no += 1
-        quotes = line.count(b'"')
+        if feed is not None:
+            feed(line)
         content = line.rstrip(b"\r\n")
         if len(content) <= limit and (line.endswith(b"\n") or len(line) <= limit):
-            yield line_no, content, quotes
+            yield line_no, content
             continue
         while not line.endswith(b"\n"):  # skip the rest of the long line without keeping it
             line = stream.readline(_CHUNK)
             if not line:
                 break
-            quotes += line.count(b'"')
-        yield line_no, None, quotes
+            if feed is not None:
+                feed(line)
+        yield line_no, None
 
 
 def _too_long(line_no: int, limit: int) -> ErrorEntry:
@@ -181,10 +189,20 @@ def _decode(data: bytes, line_no: int) -> tuple[str | None, ErrorEntry | None]:
 # --- JSON Lines -------------------------------------------------------------------------------
 
 
+def _json_problem(exc: ValueError | RecursionError) -> str:
+    """Why ``json.loads`` failed: a syntax error's place, or the limit a valid value broke
+    (more than 4300 integer digits, nesting deeper than the recursion limit)."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at column {exc.colno}"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc)
+
+
 def _read_jsonl(
     stream: BinaryIO, checker: _Checker, *, max_line_bytes: int
 ) -> Iterator[SourceLine]:
-    for line_no, data, _ in _bounded_lines(stream, max_line_bytes):
+    for line_no, data in _bounded_lines(stream, max_line_bytes):
         if data is None:
             yield SourceLine(line_no, None, None, [_too_long(line_no, max_line_bytes)])
             continue
@@ -196,8 +214,8 @@ def _read_jsonl(
             continue
         try:
             raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            message = f"line {line_no} is not valid JSON: {exc.msg} at column {exc.colno}"
+        except (ValueError, RecursionError) as exc:
+            message = f"line {line_no} is not valid JSON: {_json_problem(exc)}"
             yield SourceLine(
                 line_no,
                 None,
@@ -220,30 +238,74 @@ def _read_jsonl(
 # --- CSV --------------------------------------------------------------------------------------
 
 
+class _QuoteTracker:
+    """Where a CSV record stands, read the way the csv module reads it: a ``"`` opens a quoted
+    field only at the start of a field (``my 5" phone`` is a literal quote); inside one, ``""`` is
+    a quote and a lone ``"`` closes it. A record goes on past a newline only inside quotes."""
+
+    _EDGE, _PLAIN, _QUOTED = range(3)  # EDGE: field start, or just after a closing quote
+
+    def __init__(self) -> None:
+        self.state = self._EDGE
+        self._bom = True  # the file's first bytes may be a UTF-8 byte order mark
+
+    @property
+    def quoted(self) -> bool:
+        """True inside a quoted field: a newline here belongs to the field."""
+        return self.state == self._QUOTED
+
+    def reset(self) -> None:
+        """A new record starts at a field start."""
+        self.state = self._EDGE
+
+    def feed(self, data: bytes) -> None:
+        """Advance over ``data``, jumping between the only bytes that change the state."""
+        if self._bom:
+            self._bom = False
+            data = data.removeprefix(b"\xef\xbb\xbf")
+        i, n, state = 0, len(data), self.state
+        while i < n:
+            if state == self._QUOTED:  # only a quote matters (closing, or half of "")
+                j = data.find(b'"', i)
+                i, state = (n, state) if j < 0 else (j + 1, self._EDGE)
+            elif state == self._PLAIN:  # quotes are literal; only a comma starts a new field
+                j = data.find(b",", i)
+                i, state = (n, state) if j < 0 else (j + 1, self._EDGE)
+            else:  # the next byte decides: "" after a closing quote reopens, like an escape
+                byte = data[i : i + 1]
+                if byte == b'"':
+                    state = self._QUOTED
+                else:
+                    state = self._EDGE if byte == b"," else self._PLAIN
+                i += 1
+        self.state = state
+
+
 def _csv_records(
     stream: BinaryIO, limit: int
 ) -> Iterator[tuple[int, str | None, ErrorEntry | None]]:
     """Group physical lines into CSV records (quoted fields may span lines); bound each record."""
+    tracker = _QuoteTracker()
     parts: list[bytes] = []
-    start, size, quotes, broken = 0, 0, 0, False
-    for line_no, data, line_quotes in _bounded_lines(stream, limit):
+    start, size, broken = 0, 0, False
+    for line_no, data in _bounded_lines(stream, limit, tracker.feed):
         if not parts and not broken:
             start = line_no
-        quotes += line_quotes
         if data is None or broken:
             broken = True
         else:
             parts.append(data)
             size += len(data) + 1
             broken = size > limit + 1
-        if quotes % 2:  # inside a quoted field: the record goes on
+        if tracker.quoted:  # the newline belongs to a quoted field: the record goes on
             continue
         if broken:
             yield start, None, _too_long(start, limit)
         else:
             text, error = _decode(b"\n".join(parts), start)
             yield start, text, error
-        parts, size, quotes, broken = [], 0, 0, False
+        parts, size, broken = [], 0, False
+        tracker.reset()
     if parts or broken:
         yield (
             start,
@@ -254,6 +316,24 @@ def _csv_records(
                 message=f"the quoted field opened on line {start} is never closed",
             ),
         )
+
+
+def _one_row(text: str, line_no: int) -> tuple[list[str] | None, ErrorEntry | None]:
+    """The record's single row; an error, never a silently dropped row, when the csv module
+    reads something else from it (a stray carriage return, say)."""
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        problem = str(exc)
+    else:
+        if len(rows) == 1:
+            return rows[0], None
+        problem = f"it holds {len(rows)} rows, not one"
+    return None, ErrorEntry(
+        where=f"line {line_no}",
+        code="malformed_csv",
+        message=f"the record on line {line_no} cannot be read as one CSV row: {problem}",
+    )
 
 
 def _read_csv(
@@ -268,14 +348,20 @@ def _read_csv(
                 )
             if not text.strip():
                 continue
-            columns = _header(next(csv.reader(io.StringIO(text))), mapping, keep_all=checker.lenient)
+            names, error = _one_row(text, line_no)
+            if error is not None or names is None:
+                raise SourceError(f"cannot read the CSV header: {error.message if error else ''}")
+            columns = _header(names, mapping, keep_all=checker.lenient)
             continue
         if error is not None or text is None:
             yield SourceLine(line_no, None, None, [error] if error else [])
             continue
         if not text.strip():
             continue
-        row = next(csv.reader(io.StringIO(text)), [])
+        row, error = _one_row(text, line_no)
+        if error is not None or row is None:
+            yield SourceLine(line_no, None, None, [error] if error else [])
+            continue
         yield checker.check(line_no, _row_to_raw(row, columns), from_csv=True)
 
 
@@ -305,13 +391,21 @@ def _row_to_raw(row: list[str], columns: dict[str, int]) -> dict[str, Any]:
 # --- checks shared by both formats ------------------------------------------------------------
 
 
+def is_data_set_row(raw: dict[str, Any]) -> bool:
+    """A labelled data-set row (Banking77's ``text,category``): ``text`` and no ticket id, body or
+    subject. Anything ticket-shaped is not one, so its missing ids stay errors."""
+    return "text" in raw and not any(key in raw for key in ("ticket_id", "body", "subject"))
+
+
 def as_ticket_fields(raw: dict[str, Any], line_no: int) -> dict[str, Any]:
     """A data-set row (e.g. Banking77's ``text,category``) as ticket fields: ids default to the
-    line number, ``text`` stands for a missing body, and other fields move into ``metadata``."""
+    line number, ``text`` stands for the body, and other fields move into ``metadata``. Any other
+    row comes back as it is, to be validated strictly."""
+    if not is_data_set_row(raw):
+        return dict(raw)
     data = {key: value for key, value in raw.items() if key in TICKET_FIELDS}
     extra = {key: value for key, value in raw.items() if key not in TICKET_FIELDS}
-    if "body" not in data and "text" in extra:
-        data["body"] = extra.pop("text")
+    data["body"] = extra.pop("text")
     data.setdefault("ticket_id", f"line-{line_no}")
     data.setdefault("customer_id", "unknown")
     metadata = data.get("metadata")
@@ -361,12 +455,12 @@ class _Checker:
         if isinstance(data.get("metadata"), str):
             try:
                 data["metadata"] = json.loads(data["metadata"])
-            except json.JSONDecodeError as exc:
+            except (ValueError, RecursionError) as exc:
                 errors.append(
                     ErrorEntry(
                         where=f"{prefix}metadata",
                         code="invalid_json",
-                        message=f"metadata: not a JSON object ({exc.msg} at column {exc.colno})",
+                        message=f"metadata: not a JSON object ({_json_problem(exc)})",
                     )
                 )
                 del data["metadata"]

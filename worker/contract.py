@@ -7,6 +7,7 @@ context={"limits": settings.limits()})``) so that they stay settings, not consta
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Annotated, Any, Literal
@@ -23,7 +24,10 @@ from pydantic import (
 )
 
 CONTRACT_VERSION = "1"
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}$"
+# No '@': an e-mail address is personal data and would travel into logs and the CRM as a key.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/+-]{0,127}$"
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc)
 
 
 class Limits(BaseModel):
@@ -35,6 +39,7 @@ class Limits(BaseModel):
     max_subject_chars: int = 1_000
     max_attachments: int = 10
     max_attachment_bytes: int = 20 * 1024 * 1024
+    max_metadata_bytes: int = 16 * 1024
 
 
 DEFAULT_LIMITS = Limits()
@@ -45,8 +50,12 @@ def _now() -> datetime:
 
 
 def _assume_utc(value: datetime) -> datetime:
-    """Help desks often export naive timestamps; we read them as UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    """Help desks often export naive timestamps; we read them as UTC. Databases cannot store
+    every year Python can, so the range is bounded here rather than failing at the CRM write."""
+    value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"{value.isoformat()} is outside {EARLIEST.year}-{LATEST.year}")
+    return value.astimezone(timezone.utc)
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_assume_utc)]
@@ -108,9 +117,25 @@ class Ticket(BaseModel):
     @field_validator("subject", "body")
     @classmethod
     def _text_within_limit(cls, value: str, info: ValidationInfo) -> str:
+        if "\x00" in value:
+            raise ValueError(f"{info.field_name} contains a NUL character, which no database stores")
         limit = getattr(_limits(info), f"max_{info.field_name}_chars")
         if len(value) > limit:
             raise ValueError(f"{info.field_name} has {len(value)} characters; the limit is {limit}")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_within_limit(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        try:
+            encoded = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"metadata must be plain JSON: {exc}") from None
+        limit = _limits(info).max_metadata_bytes
+        if len(encoded.encode()) > limit:
+            raise ValueError(f"metadata is {len(encoded.encode())} bytes as JSON; the limit is {limit}")
+        if "\x00" in encoded or "\\u0000" in encoded:
+            raise ValueError("metadata contains a NUL character, which no database stores")
         return value
 
     @field_validator("attachments")

@@ -148,9 +148,13 @@ def _redact_value(value: Any) -> Any:
 
 
 def redact_ticket(ticket: Ticket) -> Ticket:
-    """A copy with subject and body masked; metadata is left as the producer sent it."""
+    """A copy with subject, body and every string inside metadata masked."""
     return ticket.model_copy(
-        update={"subject": redact_text(ticket.subject), "body": redact_text(ticket.body)}
+        update={
+            "subject": redact_text(ticket.subject),
+            "body": redact_text(ticket.body),
+            "metadata": _redact_value(ticket.metadata),
+        }
     )
 
 

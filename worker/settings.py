@@ -37,7 +37,7 @@ class Settings(BaseSettings):
         description="Training data (Banking77, NLU++, CLINC150); read only, never copied.",
     )
     state_dir: Path = Field(
-        default=REPO_ROOT / "var", description="Local state: the embedded Redis, the SQLite file."
+        default=REPO_ROOT / "var", description="Local state: the embedded Redis and its worker's log."
     )
     blob_dir: Path = Field(
         default=REPO_ROOT / "var" / "blobs",
@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     max_subject_chars: int = Field(default=1_000, ge=1)
     max_attachments: int = Field(default=10, ge=0)
     max_attachment_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    max_metadata_bytes: int = Field(default=16 * 1024, ge=2, description="Ticket metadata as JSON.")
     max_line_bytes: int = Field(default=1024 * 1024, ge=1, description="Longest input line.")
     log_level: str = Field(default="INFO")
 
@@ -79,6 +80,7 @@ class Settings(BaseSettings):
             max_subject_chars=self.max_subject_chars,
             max_attachments=self.max_attachments,
             max_attachment_bytes=self.max_attachment_bytes,
+            max_metadata_bytes=self.max_metadata_bytes,
         )
 
 

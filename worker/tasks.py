@@ -17,7 +17,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from worker.app import CRM_TASK, TRIAGE_TASK, app
 from worker.contract import Ticket, TriageResult
-from worker.crm.store import CrmStore
+from worker.crm.store import CrmStore, TicketMismatch
 from worker.pipeline.triage import Triager
 from worker.redact import RedactingFilter, redact_result, redact_ticket
 from worker.settings import get_settings
@@ -65,9 +65,13 @@ def _redact_logs(logger: logging.Logger, **_: Any) -> None:
         handler.addFilter(RedactingFilter())
 
 
-@app.task(name=TRIAGE_TASK)
+@app.task(name=TRIAGE_TASK, ignore_result=True)
 def triage(ticket: dict[str, Any]) -> dict[str, Any]:
-    """Triage one ticket; the returned (redacted) ticket and result feed ``crm_update``."""
+    """Triage one ticket; the returned (redacted) ticket and result feed ``crm_update``.
+
+    The value travels to ``crm_update`` in the chain's next message and is not kept in the result
+    backend: the ticket's text has no business sitting in Redis for a day.
+    """
     result = get_triager().triage(ticket)
     return {
         "ticket": _redacted_ticket(ticket),
@@ -89,20 +93,24 @@ def crm_update(payload: dict[str, Any]) -> dict[str, Any]:
     A database outage retries with backoff (about an hour in all) instead of losing the write.
     """
     result = TriageResult.model_validate(payload["result"])
-    if payload.get("ticket") is None:
-        log.warning("ticket %s not recorded: it failed validation", result.ticket_id)
-        return {"ticket_id": result.ticket_id, "recorded": False, "errors": len(result.errors)}
-    ticket = Ticket.model_validate(payload["ticket"])
-    created = get_store().record(ticket, result)
-    return {
-        "ticket_id": ticket.ticket_id,
-        "customer_id": ticket.customer_id,
-        "recorded": True,
-        "created": created,
+    summary: dict[str, Any] = {
+        "ticket_id": result.ticket_id,
+        "customer_id": result.customer_id,
+        "recorded": False,
         "intent": result.intent.label if result.intent else None,
         "confidence": result.intent.confidence if result.intent else None,
-        "errors": [error.code for error in result.errors],
+        "errors": [f"{error.where}: {error.code}" for error in result.errors],
     }
+    if payload.get("ticket") is None:
+        log.warning("ticket %s not recorded: it failed validation", result.ticket_id)
+        return summary
+    ticket = Ticket.model_validate(payload["ticket"], context={"limits": get_settings().limits()})
+    try:
+        created = get_store().record(ticket, result)
+    except TicketMismatch as exc:
+        log.error("ticket %s not recorded: %s", ticket.ticket_id, exc)
+        return summary | {"errors": [*summary["errors"], f"ticket_id: ticket_conflict ({exc})"]}
+    return summary | {"recorded": True, "created": created}
 
 
 def _redacted_ticket(ticket: dict[str, Any]) -> dict[str, Any] | None:

@@ -259,3 +259,46 @@ def test_a_broker_failure_mid_file_reports_what_was_sent(
         )
     assert [t.line_no for t in caught.value.report.tasks] == [1, 2]
     assert redis_client.llen("text") == 2
+
+
+UNREADABLE = Path("/proc/self/mem")  # a regular file whose first read fails with EIO, even as root
+
+
+def test_unreadable_attachment_in_a_file_is_a_line_error(
+    tmp_path: Path,
+    celery_app: Celery,
+    store: BlobStore,
+    settings: Settings,
+    redis_client: redis.Redis,
+) -> None:
+    """An OSError reading an attachment is attachment_unreadable for that line; the rest is sent."""
+    lines = [
+        json.dumps(_ticket(1, attachments=[{"kind": "image", "uri": str(UNREADABLE)}])),
+        json.dumps(_ticket(2)),
+    ]
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    report = enqueue_file(
+        path, progress=False, celery_app=celery_app, blob_store=store, settings=settings
+    )
+    assert [t.ticket_id for t in report.tasks] == ["T2"]
+    [error] = report.errors[1]
+    assert error.code == "attachment_unreadable"
+    assert str(UNREADABLE) in error.message and "Input/output error" in error.message
+    assert _lengths(redis_client) == {"text": 1, "media": 0, "crm": 0}
+
+
+def test_unreadable_attachment_makes_enqueue_many_raise_invalid_ticket(
+    celery_app: Celery, store: BlobStore, settings: Settings, redis_client: redis.Redis
+) -> None:
+    """enqueue_many turns an OSError on an attachment into InvalidTicket and sends nothing."""
+    bad = _ticket(2, attachments=[{"kind": "audio", "uri": f"file://{UNREADABLE}"}])
+    with pytest.raises(InvalidTicket) as caught:
+        enqueue_many([_ticket(1), bad], celery_app=celery_app, blob_store=store, settings=settings)
+    [entry] = caught.value.errors
+    assert entry.where == "tickets[1].attachments.0.uri" and entry.code == "attachment_unreadable"
+    assert str(UNREADABLE) in entry.message
+    assert isinstance(caught.value.__cause__, enqueue_module.AttachmentUnreadable)
+    with pytest.raises(InvalidTicket, match="cannot read"):
+        enqueue_ticket(bad, celery_app=celery_app, blob_store=store, settings=settings)
+    assert _lengths(redis_client) == {"text": 0, "media": 0, "crm": 0}

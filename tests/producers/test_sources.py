@@ -290,3 +290,124 @@ def test_lenient_reading_takes_data_set_rows(tmp_path: Path) -> None:
     assert line.ticket.metadata == {"category": "declined_card_payment"}
     (strict,) = read_tickets(path)
     assert strict.ticket is None and strict.errors
+
+
+STRAY_QUOTES_CSV = (
+    "id,user,message\n"
+    'Q-1,C-q,my 5" phone screen broke and the card is lost\n'
+    "Q-2,C-q,I lost my card\n"
+    'Q-3,C-q,"quoted, with comma"\n'
+    'Q-4,C-q,another "quote here\n'
+    "Q-5,C-q,I lost my card again\n"
+)
+Q_MAPPING = "ticket_id=id,customer_id=user,body=message"
+
+
+def test_csv_stray_quote_inside_an_unquoted_field_is_literal(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """A `"` in the middle of an unquoted field does not swallow the following records."""
+    path = tmp_path / "in.csv"
+    path.write_text(STRAY_QUOTES_CSV)
+    lines = list(read_tickets(path, mapping=Q_MAPPING, settings=settings))
+    assert [(line.line_no, line.ok) for line in lines] == [(n, True) for n in range(2, 7)]
+    bodies = [line.ticket.body for line in lines if line.ticket is not None]
+    assert bodies[0] == 'my 5" phone screen broke and the card is lost'
+    assert bodies[2:4] == ["quoted, with comma", 'another "quote here']
+
+
+def test_csv_quoted_field_spanning_lines_after_stray_quotes(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """A quoted field opened at a field start still spans lines, with `""` as an escaped quote."""
+    path = tmp_path / "in.csv"
+    path.write_text(
+        STRAY_QUOTES_CSV + 'Q-6,C-q,"two\nlines, ""quoted"" and 5"" long"\nQ-7,C-q,x"y"\n'
+    )
+    lines = list(read_tickets(path, mapping=Q_MAPPING, settings=settings))
+    assert [(line.line_no, line.ok) for line in lines][-2:] == [(7, True), (9, True)]
+    assert lines[-2].ticket is not None and lines[-1].ticket is not None
+    assert lines[-2].ticket.body == 'two\nlines, "quoted" and 5" long'
+    assert lines[-1].ticket.body == 'x"y"'
+
+
+def test_csv_unterminated_quote_at_eof_after_stray_quotes(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """A quote opened at a field start and never closed is reported; earlier records are kept."""
+    path = tmp_path / "in.csv"
+    path.write_text(STRAY_QUOTES_CSV + 'Q-6,C-q,"never closed\nmore text\n')
+    lines = list(read_tickets(path, mapping=Q_MAPPING, settings=settings))
+    assert [(line.line_no, _codes(line)) for line in lines] == [(n, []) for n in range(2, 7)] + [
+        (7, ["unterminated_quote"])
+    ]
+
+
+def test_csv_record_the_csv_module_cannot_read_as_one_row_is_an_error(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """A record csv rejects (a bare carriage return mid-field) is a line error; reading goes on."""
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"ticket_id,customer_id,body\nT1,C1,half\rline\nT2,C1,fine\n")
+    lines = list(read_tickets(path, settings=settings))
+    assert [(line.line_no, _codes(line)) for line in lines] == [(2, ["malformed_csv"]), (3, [])]
+
+
+def test_jsonl_values_json_refuses_are_line_errors(tmp_path: Path) -> None:
+    """A 5000-digit integer or very deep nesting gives invalid_json; later lines are still read."""
+    settings = Settings(max_line_bytes=300_000)
+    path = _jsonl(
+        tmp_path / "in.jsonl",
+        '{"ticket_id": "T1", "customer_id": "C1", "n": ' + "9" * 5000 + "}",
+        "[" * 200_000,
+        _good(3),
+    )
+    lines = list(read_tickets(path, settings=settings))
+    assert [(line.line_no, _codes(line)) for line in lines] == [
+        (1, ["invalid_json"]),
+        (2, ["invalid_json"]),
+        (3, []),
+    ]
+    assert "4300" in lines[0].errors[0].message and "deeply" in lines[1].errors[0].message
+
+
+def test_csv_metadata_cell_json_refuses_is_a_line_error(tmp_path: Path) -> None:
+    """A metadata cell with a huge integer or deep nesting is invalid_json for that row only."""
+    settings = Settings(max_line_bytes=300_000)
+    path = tmp_path / "in.csv"
+    path.write_text(
+        "ticket_id,customer_id,body,metadata\n"
+        f"T1,C1,hi,{'9' * 5000}\n"
+        f"T2,C1,hi,{'[' * 100_000}\n"  # deep, yet under csv's field limit
+        "T3,C1,hi,\n"
+    )
+    lines = list(read_tickets(path, settings=settings))
+    assert [(line.line_no, _codes(line)) for line in lines] == [
+        (2, ["invalid_json"]),
+        (3, ["invalid_json"]),
+        (4, []),
+    ]
+    assert all(line.errors[0].where.endswith("metadata") for line in lines[:2])
+
+
+def test_lenient_reading_still_validates_ticket_shaped_rows(tmp_path: Path) -> None:
+    """In lenient mode a ticket-shaped row missing customer_id is an error, not `unknown`."""
+    path = _jsonl(
+        tmp_path / "rows.jsonl",
+        {"ticket_id": "B-3", "body": "no customer id"},
+        {"body": "no ids at all", "text": "also a text field"},
+        {"text": "my card was declined", "category": "declined_card_payment"},
+    )
+    lines = list(read_tickets(path, lenient=True))
+    assert [error.where for error in lines[0].errors] == ["line 1: customer_id"]
+    assert lines[1].ticket is None and lines[1].errors
+    assert lines[2].ok
+
+
+def test_lenient_reading_takes_data_set_csv_rows(tmp_path: Path) -> None:
+    """Lenient mode reads a Banking77-style `text,category` CSV as tickets."""
+    path = tmp_path / "rows.csv"
+    path.write_text('text,category\n"my card, it was declined",declined_card_payment\n')
+    (line,) = read_tickets(path, lenient=True)
+    assert line.ticket is not None and line.ticket.body == "my card, it was declined"
+    assert line.ticket.metadata == {"category": "declined_card_payment"}

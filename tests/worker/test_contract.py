@@ -82,3 +82,26 @@ def test_contract_imports_only_pydantic() -> None:
     code = "import sys, worker.contract; print(sorted(m for m in ('torch','onnxruntime','celery') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"body": "nul\x00byte"}, "NUL"),
+        ({"metadata": {"note": "nul\x00"}}, "NUL"),
+        ({"created_at": "0001-01-01T00:30:00+01:00"}, "outside 1970-2100"),
+        ({"metadata": {"blob": "A" * 20_000}}, "limit is 16384"),
+        ({"metadata": {"x": float("nan")}}, "plain JSON"),
+    ],
+)
+def test_values_no_database_can_store_are_refused_up_front(fields: dict, reason: str) -> None:
+    """NUL characters, unstorable dates and oversize metadata fail validation, not the CRM write."""
+    with pytest.raises(ValidationError, match=reason):
+        Ticket.model_validate(_ticket(**fields))
+
+
+def test_ids_cannot_be_email_addresses() -> None:
+    """An e-mail address as customer_id is refused: ids travel into logs and the CRM."""
+    with pytest.raises(ValidationError) as caught:
+        Ticket.model_validate(_ticket(customer_id="jane.doe@example.com"))
+    assert "customer_id" in {entry.where for entry in describe_validation_error(caught.value)}

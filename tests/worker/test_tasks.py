@@ -13,7 +13,7 @@ from celery.result import AsyncResult
 
 from worker.blobs import BlobStore
 from producers.enqueue import enqueue_many, enqueue_ticket
-from worker.app import CRM_TASK, QUEUE_TEXT, TRIAGE_TASK
+from worker.app import CRM_TASK, triage_chain
 from worker.crm.store import CrmStore
 
 CARD = "4539 1488 0343 6467"  # a Luhn-valid test number
@@ -61,12 +61,20 @@ def test_redelivered_ticket_is_one_ticket(worker: dict, store: CrmStore) -> None
 
 def test_invalid_payload_gets_errors_and_worker_survives(worker: dict, store: CrmStore) -> None:
     """A payload that bypassed the producer comes back with named errors; the next ticket still works."""
-    bad = worker["app"].send_task(TRIAGE_TASK, args=({"ticket_id": "W-bad", "channel": "fax"},), queue=QUEUE_TEXT)
-    result = bad.get(timeout=60)["result"]
-    fields = {error["where"] for error in result["errors"]}
-    assert {"customer_id", "channel"} <= fields
+    bad = triage_chain({"ticket_id": "W-bad", "channel": "fax"}, celery_app=worker["app"]).apply_async()
+    summary = bad.get(timeout=60)
+    assert summary["recorded"] is False
+    assert {"customer_id: invalid_missing", "channel: invalid_enum"} <= set(summary["errors"])
     good = enqueue_ticket(_ticket("W-after-bad", "my card payment was declined"), celery_app=worker["app"])
     assert _wait(worker["app"], good)["recorded"] is True
+
+
+def test_worker_reads_no_local_paths(worker: dict, store: CrmStore) -> None:
+    """A message naming a local file instead of a blob is triaged on its text; the file is not read."""
+    ticket = _ticket("W-local", "my card was declined", attachments=[{"kind": "image", "uri": "/etc/passwd"}])
+    summary = triage_chain(ticket, celery_app=worker["app"]).apply_async().get(timeout=60)
+    assert summary["recorded"] is True
+    assert "attachments.0: attachment_not_in_blob_store" in summary["errors"]
 
 
 def test_pickle_messages_are_refused(worker: dict, store: CrmStore) -> None:
@@ -87,8 +95,8 @@ def test_pickle_messages_are_refused(worker: dict, store: CrmStore) -> None:
     assert "disallowed" in worker["log"].read_text().lower()
 
 
-def test_attachment_ticket_goes_through_media_queue(worker: dict, store: CrmStore, tmp_path: Path) -> None:
-    """A ticket with an attachment is routed to the media queue and still triaged on its text."""
+def test_attachment_ticket_is_triaged_from_the_blob_store(worker: dict, store: CrmStore, tmp_path: Path) -> None:
+    """A ticket with an attachment (media queue) finds its blob and is triaged on its text."""
     image = tmp_path / "screen.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
     blobs = BlobStore(Path(worker["env"]["TICKETFUSION_BLOB_DIR"]))
@@ -100,12 +108,15 @@ def test_attachment_ticket_goes_through_media_queue(worker: dict, store: CrmStor
     summary = _wait(worker["app"], task_id)
     assert summary["recorded"] is True
     assert summary["intent"] is not None
+    assert summary["errors"] == ["attachments.0: attachment_not_analysed"]
 
 
 def test_card_number_never_reaches_database_or_logs(worker: dict, store: CrmStore) -> None:
-    """A full card number in a ticket is masked in the CRM, the result backend and the worker log."""
+    """Card numbers and e-mails, in the body or the metadata, reach neither the CRM, Redis nor the log."""
+    metadata = {"display_name": "Jo (jo@example.com)", "card": CARD, "phone": "+44 20 7946 0958"}
     task_id = enqueue_ticket(
-        _ticket("W-card", f"my card {CARD} was charged twice", customer="C-card"), celery_app=worker["app"]
+        _ticket("W-card", f"my card {CARD} was charged twice", customer="C-card", metadata=metadata),
+        celery_app=worker["app"],
     )
     _wait(worker["app"], task_id)
     digits = CARD.replace(" ", "")
@@ -116,9 +127,12 @@ def test_card_number_never_reaches_database_or_logs(worker: dict, store: CrmStor
             dump = " ".join(str(row) for row in connection.execute(text(f"SELECT * FROM {table}")))
             assert digits not in dump.replace(" ", "").replace("-", ""), table
     backend = redis.Redis.from_url(worker["env"]["TICKETFUSION_REDIS_URL"])
-    for key in backend.scan_iter("celery-task-meta-*"):
-        assert digits not in (backend.get(key) or b"").decode().replace(" ", "")
+    for key in backend.scan_iter("*"):
+        if backend.type(key) == b"string":
+            value = (backend.get(key) or b"").decode(errors="replace")
+            assert digits not in value.replace(" ", "") and "jo@example.com" not in value, key
     assert digits not in worker["log"].read_text().replace(" ", "")
+    assert store.history("C-card")["display_name"] == "Jo ([email])"
 
 
 def test_duplicate_batch_ends_as_exactly_n_tickets(worker: dict, store: CrmStore) -> None:

@@ -61,9 +61,10 @@ def cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_triage(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.cli.render import print_line_errors
     from worker.cli.triage_file import triage_file
 
-    bad = triage_file(
+    report = triage_file(
         args.file,
         args.output,
         settings=settings,
@@ -72,8 +73,9 @@ def cmd_triage(args: argparse.Namespace, settings: Settings) -> int:
         batch_size=args.batch_size or settings.batch_size,
         progress=not args.no_progress,
     )
-    console.print(f"wrote {args.output}; {bad} ticket(s) with errors")
-    return 1 if bad else 0
+    print_line_errors(console, report.bad_lines)
+    console.print(f"wrote {report.results} result(s) to {args.output}; {len(report.bad_lines)} bad line(s)")
+    return 1 if report.bad_lines else 0
 
 
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:

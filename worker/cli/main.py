@@ -80,10 +80,23 @@ def main(argv: list[str] | None = None) -> int:
         level=getattr(logging, settings.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from kombu.exceptions import OperationalError as BrokerError
+
     from worker.cli import commands
 
     handler = getattr(commands, f"cmd_{args.command}")
-    return int(handler(args, settings) or 0)
+    try:
+        return int(handler(args, settings) or 0)
+    except (OSError, ValueError, TimeoutError, RuntimeError, BrokerError) as exc:
+        if settings.log_level.upper() == "DEBUG":
+            raise
+        # What went wrong and where, without a traceback; TICKETFUSION_LOG_LEVEL=DEBUG shows it.
+        commands.console.print(f"[red]error:[/red] {type(exc).__name__}: {exc}", highlight=False)
+        report = getattr(exc, "report", None)
+        if report is not None:
+            commands.console.print(f"before it stopped: {report.enqueued} ticket(s) enqueued")
+        return 2
 
 
 if __name__ == "__main__":

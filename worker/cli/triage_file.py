@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
+from tempfile import NamedTemporaryFile
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from producers.sources import SourceLine, read_tickets
-from worker.contract import TriageResult
+from worker.contract import ErrorEntry, TriageResult
 from worker.pipeline.triage import Triager
 from worker.settings import Settings
 
@@ -46,6 +49,14 @@ def triage_batch(triager: Triager, batch: list[SourceLine]) -> list[TriageResult
     return results
 
 
+@dataclass
+class TriageReport:
+    """What ``triage_file`` wrote: results, and the input lines that were not valid tickets."""
+
+    results: int = 0
+    bad_lines: dict[int, list[ErrorEntry]] = field(default_factory=dict)
+
+
 def triage_file(
     source: Path,
     output: Path,
@@ -55,18 +66,34 @@ def triage_file(
     mapping: str | None = None,
     batch_size: int = 32,
     progress: bool = True,
-) -> int:
-    """Triage every line of ``source`` into ``output``; returns how many results carry errors."""
-    triager = Triager.load(settings)
+) -> TriageReport:
+    """Triage every line of ``source`` into ``output``, one result per line, in order.
+
+    The output appears whole or not at all (written beside it, then renamed), and never replaces
+    the input.
+    """
+    if not source.is_file():
+        raise FileNotFoundError(f"no such input file: {source}")
+    if output.resolve() == source.resolve():
+        raise ValueError(f"the output {output} is the input file: choose another path")
+    lines = read_tickets(source, fmt=fmt, mapping=mapping, settings=settings, lenient=True)
+    triager = Triager.load(settings, allow_local_files=True)
     output.parent.mkdir(parents=True, exist_ok=True)
-    with_errors = 0
+    report = TriageReport()
     columns = (TextColumn("triage"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not progress) as bar, output.open("w", encoding="utf-8") as out:
-        task = bar.add_task("triage", total=_count_lines(source))
-        lines = read_tickets(source, fmt=fmt, mapping=mapping, settings=settings, lenient=True)
-        for batch in _batches(lines, batch_size):
-            for result in triage_batch(triager, batch):
-                with_errors += bool(result.errors)
-                out.write(result.model_dump_json() + "\n")
-            bar.advance(task, len(batch))
-    return with_errors
+    with NamedTemporaryFile("w", encoding="utf-8", dir=output.parent, prefix=f".{output.name}.", delete=False) as out:
+        try:
+            with Progress(*columns, disable=not progress) as bar:
+                task = bar.add_task("triage", total=_count_lines(source))
+                for batch in _batches(lines, batch_size):
+                    for line, result in zip(batch, triage_batch(triager, batch)):
+                        if line.ticket is None:
+                            report.bad_lines[line.line_no] = line.errors
+                        out.write(result.model_dump_json() + "\n")
+                        report.results += 1
+                    bar.advance(task, len(batch))
+        except BaseException:
+            Path(out.name).unlink(missing_ok=True)
+            raise
+    os.replace(out.name, output)
+    return report

@@ -30,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 ID_LENGTH = 128  # matches the contract's ID_PATTERN
+DISPLAY_NAME_LENGTH = 255
 JsonDocument = JSON().with_variant(JSONB(), "postgresql")
 EventId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
 
@@ -77,7 +78,7 @@ class Customer(Base):
     __tablename__ = "customers"
 
     customer_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    display_name: Mapped[str | None] = mapped_column(String(255))
+    display_name: Mapped[str | None] = mapped_column(String(DISPLAY_NAME_LENGTH))
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
 

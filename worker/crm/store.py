@@ -8,7 +8,10 @@ before it is written, whatever the caller did.
 
 from __future__ import annotations
 
+import random
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -22,8 +25,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 
 from worker.contract import Ticket, TriageResult
-from worker.crm.models import Customer, Event, TicketRow, TriageRow
-from worker.redact import redact_result, redact_ticket
+from worker.crm.models import DISPLAY_NAME_LENGTH, Customer, Event, TicketRow, TriageRow
+from worker.redact import redact_result, redact_text, redact_ticket
 
 __all__ = ["CrmStore", "TicketMismatch", "UnsupportedDatabase", "MIGRATIONS_DIR"]
 
@@ -43,6 +46,19 @@ class TicketMismatch(ValueError):
     """The result belongs to another ticket or customer than the ticket it came with."""
 
 
+def _enable_wal(cursor: Any, *, attempts: int = 50) -> None:
+    """Switch to WAL; the switch needs a moment of exclusive access, which SQLite does not wait
+    for, so processes opening a new file together retry (the mode persists in the file)."""
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 + 0.05 * random.random())
+
+
 def _sqlite_engine(url: URL) -> Engine:
     """A SQLite engine that several worker processes can write through.
 
@@ -60,7 +76,7 @@ def _sqlite_engine(url: URL) -> Engine:
         dbapi_connection.isolation_level = None  # the driver must not emit its own BEGIN
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_S * 1000}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(cursor)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
@@ -151,6 +167,16 @@ class CrmStore:
                 .on_conflict_do_nothing(index_elements=[TicketRow.ticket_id])
                 .returning(TicketRow.ticket_id)
             ).first()
+            if inserted is None:
+                owner = connection.execute(
+                    select(TicketRow.customer_id).where(TicketRow.ticket_id == ticket.ticket_id)
+                ).scalar_one()
+                if owner != ticket.customer_id:
+                    # ticket_id is the idempotency key: another customer's ticket must not be overwritten.
+                    raise TicketMismatch(
+                        f"ticket {ticket.ticket_id!r} already belongs to customer {owner!r}, "
+                        f"not {ticket.customer_id!r}"
+                    )
             connection.execute(self._upsert_triage(result))
             connection.execute(
                 self._insert(Event)
@@ -161,9 +187,10 @@ class CrmStore:
 
     def _upsert_customer(self, ticket: Ticket) -> Any:
         name = ticket.metadata.get("display_name")
+        name = redact_text(name.strip())[:DISPLAY_NAME_LENGTH] if isinstance(name, str) else None
         stmt = self._insert(Customer).values(
             customer_id=ticket.customer_id,
-            display_name=name if isinstance(name, str) and name.strip() else None,
+            display_name=name or None,
             first_seen=ticket.created_at,
             last_seen=ticket.created_at,
         )

@@ -8,16 +8,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from worker.blobs import BlobError, BlobStore
+from worker.blobs import BLOB_SCHEME, BlobError, BlobStore, scheme_of
 from worker.contract import ErrorEntry, Limits, Ticket
 
 
-def check_attachments(ticket: Ticket, *, blob_dir: Path, limits: Limits) -> list[ErrorEntry]:
-    """One entry per attachment that is missing, too large, or not analysed yet."""
+def check_attachments(
+    ticket: Ticket, *, blob_dir: Path, limits: Limits, allow_local_files: bool = False
+) -> list[ErrorEntry]:
+    """One entry per attachment that is missing, too large, or not analysed yet.
+
+    A worker reads the blob store only: a message naming a local path would otherwise let anyone
+    who can write to the broker make it read any file. In-process triage of a user's own file may
+    read local paths (``allow_local_files``).
+    """
     store = BlobStore(blob_dir)
     errors = []
     for index, attachment in enumerate(ticket.attachments):
         where = f"attachments.{index}"
+        if not allow_local_files and scheme_of(attachment.uri) != BLOB_SCHEME:
+            errors.append(
+                ErrorEntry(
+                    where=where,
+                    code="attachment_not_in_blob_store",
+                    message="workers read attachments from the blob store only (blob://<sha256>); "
+                    "enqueue tickets through the producer API, which stores them there",
+                )
+            )
+            continue
         try:
             path = store.resolve(attachment.uri)
         except BlobError as exc:

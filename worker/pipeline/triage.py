@@ -65,12 +65,15 @@ def parse_ticket(raw: Any, *, limits: Limits, where_prefix: str = "") -> Parsed:
 class Triager:
     """Holds the loaded models; load once per process, then call :meth:`triage_batch`."""
 
-    def __init__(self, intent_model: IntentModel, *, settings: Settings) -> None:
+    def __init__(
+        self, intent_model: IntentModel, *, settings: Settings, allow_local_files: bool = False
+    ) -> None:
         self.intent_model = intent_model
         self.settings = settings
+        self.allow_local_files = allow_local_files
 
     @classmethod
-    def load(cls, settings: Settings | None = None) -> Triager:
+    def load(cls, settings: Settings | None = None, *, allow_local_files: bool = False) -> Triager:
         settings = settings or get_settings()
         model = IntentModel.load(
             Path(settings.models_dir),
@@ -79,7 +82,7 @@ class Triager:
             threads=settings.intent_threads,
         )
         log.info("intent model %s loaded on %s", model.version, model.provider)
-        return cls(model, settings=settings)
+        return cls(model, settings=settings, allow_local_files=allow_local_files)
 
     @property
     def model_version(self) -> str:
@@ -114,7 +117,12 @@ class Triager:
 
     def _attachments(self, ticket: Ticket, result: TriageResult) -> None:
         result.errors.extend(
-            check_attachments(ticket, blob_dir=Path(self.settings.blob_dir), limits=self.settings.limits())
+            check_attachments(
+                ticket,
+                blob_dir=Path(self.settings.blob_dir),
+                limits=self.settings.limits(),
+                allow_local_files=self.allow_local_files,
+            )
         )
 
     def _classify(self, parsed: list[Parsed], results: list[TriageResult]) -> None:

@@ -70,6 +70,15 @@ def test_newer_result_replaces_the_triage_row(store: CrmStore) -> None:
     assert len(rows(store, Event)) == 2
 
 
+def test_ticket_id_of_another_customer_is_refused(store: CrmStore) -> None:
+    """A ticket_id already held by one customer cannot overwrite it from another customer."""
+    store.record(ticket("T-1", "C-a"), result("T-1", label="lost_or_stolen_card"))
+    with pytest.raises(TicketMismatch, match="already belongs to customer 'C-a'"):
+        store.record(ticket("T-1", "C-b"), result("T-1", label="exchange_rate"))
+    assert [t["intent"] for t in store.history("C-a")["tickets"]] == ["lost_or_stolen_card"]
+    assert store.history("C-b")["tickets"] == []
+
+
 def test_stale_result_does_not_replace_a_newer_one(store: CrmStore) -> None:
     """An older triage redelivered after a newer one leaves the newer one in place."""
     store.record(ticket(), result(label="refund_request", triaged_at=T0 + timedelta(minutes=5)))
