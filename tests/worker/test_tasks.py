@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -27,6 +28,7 @@ def worker(celery_worker_process: dict) -> dict:
 @pytest.fixture(scope="module")
 def store(worker: dict) -> CrmStore:
     crm = CrmStore(worker["env"]["TICKETFUSION_DATABASE_URL"])
+    crm.migrate()
     yield crm
     crm.dispose()
 
@@ -181,3 +183,21 @@ def test_crm_write_waits_out_a_database_outage(worker_env: dict, tmp_path: Path)
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_killed_pool_process_loses_no_ticket(worker: dict, store: CrmStore) -> None:
+    """Pool processes killed mid-burst (SIGKILL) have their tickets redelivered: every one lands."""
+    n = 300
+    tickets = [_ticket(f"K-{i:04d}", f"kill test {i}: where is my card?", customer="C-kill") for i in range(n)]
+    ids = enqueue_many(tickets, celery_app=worker["app"])
+    deadline = time.monotonic() + 120
+    while store.count_tickets("C-kill") < n // 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    children = Path(f"/proc/{worker['process'].pid}/task/{worker['process'].pid}/children").read_text().split()
+    assert children, "the worker has no pool processes"
+    for pid in children:
+        os.kill(int(pid), signal.SIGKILL)
+    for task_id in ids:
+        _wait(worker["app"], task_id, timeout=max(1.0, deadline + 120 - time.monotonic()))
+    assert store.count_tickets("C-kill") == n
+    assert "WorkerLostError" in worker["log"].read_text() or "signal 9" in worker["log"].read_text()
