@@ -114,8 +114,7 @@ def test_int8_model_agrees_on_obvious_intents(models_dir: Path) -> None:
 
 
 def test_version_and_provider(model: IntentModel, models_dir: Path) -> None:
-    """version is the manifest's (an ensemble's names all its members), else its weights hash;
-    provider is the one the session runs on."""
+    """The version comes from the manifest and the provider is the one the session runs on."""
     entry = json.loads((models_dir / "manifest.json").read_text())["models"]["intent"]
     expected = entry.get("version") or f"intent-{entry['files']['weights.safetensors'][:12]}"
     assert model.version == expected

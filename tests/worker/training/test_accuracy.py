@@ -49,9 +49,9 @@ def test_validation_accuracy_matches_manifest(setup, precision: str) -> None:
 
 @pytest.mark.data
 def test_built_graph_is_the_manifest_model(setup) -> None:
-    """The built graphs name the manifest's members (weights hashes, in order), and the recorded
-    ensemble kept its rule on the validation split: lower NLL than member 0 alone, and accuracy
-    within the split's noise (0.5 points; see the manifest's ensemble_decision)."""
+    """The built graphs are the manifest's members, and the ensemble kept its recorded rule."""
+    # The rule (manifest: ensemble_decision): lower validation NLL than member 0 alone, and
+    # accuracy within the split's noise (0.5 points).
     from worker.training.build import intent_members
     from worker.training.export import onnx_metadata
 

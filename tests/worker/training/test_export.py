@@ -130,8 +130,7 @@ def _copy_committed(dst: Path) -> list[str]:
 
 
 def test_build_reports_corrupt_member(tmp_path: Path) -> None:
-    """A listed ensemble member whose file is absent raises ModelArtifactsMissing naming it; one
-    whose SHA-256 differs raises ModelArtifactsCorrupt naming it."""
+    """A missing ensemble member raises ModelArtifactsMissing, a changed one ModelArtifactsCorrupt."""
     import json
 
     from worker.training.build import ModelArtifactsCorrupt, ModelArtifactsMissing, build_intent
@@ -162,8 +161,7 @@ def test_build_reports_corrupt_member(tmp_path: Path) -> None:
 
 
 def test_ensemble_means_member_logits_and_shares_embeddings(encoder) -> None:
-    """IntentEnsemble outputs the mean of its members' logits and member 0's sentence vector,
-    with one word-embedding matrix for all members."""
+    """The ensemble averages its members' logits, keeps member 0's vector, shares one embedding."""
     import copy
 
     from worker.training.export import IntentEnsemble, IntentNet
