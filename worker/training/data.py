@@ -125,3 +125,32 @@ def load_split(
     """Read a labelled CSV and split it (the usual entry point)."""
     data = load_labelled_csv(path, text_col=text_col, label_col=label_col)
     return stratified_split(data, val_fraction=val_fraction, seed=seed)
+
+
+def write_validation_csv(split: Split, out: Path) -> int:
+    """The validation split as a ``text,category`` CSV, so `ticketfusion triage` can score it."""
+    with Path(out).open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "category"])
+        writer.writerows(zip(split.val_texts, split.val_targets))
+    return len(split.val_texts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m worker.training.data OUT.csv``: write the validation split the manifest names."""
+    import argparse
+
+    from worker.settings import get_settings
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--data", type=Path, default=None, help="default: <data_dir>/banking77/train.csv")
+    args = parser.parse_args(argv)
+    data = args.data or Path(get_settings().data_dir) / "banking77" / "train.csv"
+    count = write_validation_csv(load_split(data), args.out)
+    print(f"wrote {count} validation rows to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
