@@ -98,7 +98,8 @@ class CrmStore:
         if backend == "sqlite":
             self.engine = _sqlite_engine(self.url)
             self._insert: Callable[..., Any] = sqlite.insert
-            self._least, self._greatest = func.min, func.max
+            self._least: Any = func.min
+            self._greatest: Any = func.max
         elif backend == "postgresql":
             self.engine = create_engine(self.url, pool_pre_ping=True)
             self._insert = postgresql.insert

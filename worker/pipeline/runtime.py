@@ -10,8 +10,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +51,7 @@ def choose_providers(device: str = "auto") -> list[str]:
 class Session:
     """An ONNX Runtime session and the provider it actually runs on."""
 
-    session: object
+    session: ort.InferenceSession
     provider: str
     path: Path
 
