@@ -95,13 +95,15 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.training.data import default_paths
     from worker.training.train_intent import train_intent
 
+    data, out_dir = default_paths(args.data, args.out)
     metrics = train_intent(
-        data=args.data or Path(settings.data_dir) / "banking77" / "train.csv",
+        data=data,
         text_col=args.text_col,
         label_col=args.label_col,
-        out_dir=args.out or Path(settings.models_dir) / "intent",
+        out_dir=out_dir,
         epochs=args.epochs,
         seed=args.seed,
         device=args.device,

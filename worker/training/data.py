@@ -127,6 +127,17 @@ def load_split(
     return stratified_split(data, val_fraction=val_fraction, seed=seed)
 
 
+def default_paths(data: Path | None, out_dir: Path | None) -> tuple[Path, Path]:
+    """The training CSV and the artifact folder, defaulting to Banking77 and ``models_dir/intent``."""
+    from worker.settings import get_settings
+
+    settings = get_settings()
+    return (
+        Path(data) if data else Path(settings.data_dir) / "banking77" / "train.csv",
+        Path(out_dir) if out_dir else Path(settings.models_dir) / "intent",
+    )
+
+
 def write_validation_csv(split: Split, out: Path) -> int:
     """The validation split as a ``text,category`` CSV, so `ticketfusion triage` can score it."""
     with Path(out).open("w", newline="", encoding="utf-8") as handle:
@@ -140,13 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m worker.training.data OUT.csv``: write the validation split the manifest names."""
     import argparse
 
-    from worker.settings import get_settings
-
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("out", type=Path)
     parser.add_argument("--data", type=Path, default=None, help="default: <data_dir>/banking77/train.csv")
     args = parser.parse_args(argv)
-    data = args.data or Path(get_settings().data_dir) / "banking77" / "train.csv"
+    data, _ = default_paths(args.data, None)
     count = write_validation_csv(load_split(data), args.out)
     print(f"wrote {count} validation rows to {args.out}")
     return 0

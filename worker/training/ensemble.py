@@ -47,7 +47,7 @@ from worker.training.build import (
     manifest_path,
     text_encoder_entry,
 )
-from worker.training.data import Split, load_split, sha256_file
+from worker.training.data import Split, default_paths, load_split, sha256_file
 from worker.training.export import IntentEnsemble, assemble_intent, base_model_path, base_package_version, write_json
 from worker.training.train_intent import (
     LABELS,
@@ -257,12 +257,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="only time IntentModel on this models folder (e.g. a single model's build) "
                         "against --out-dir's parent; records the figures in the manifest")
     a = p.parse_args(argv)
-    if a.data is None or a.out_dir is None:
-        from worker.settings import get_settings
-
-        settings = get_settings()
-        a.data = a.data or settings.data_dir / "banking77" / "train.csv"
-        a.out_dir = a.out_dir or settings.models_dir / "intent"
+    a.data, a.out_dir = default_paths(a.data, a.out_dir)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     command = "python -m worker.training.ensemble " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
     training = json.loads((a.out_dir / TRAINING).read_text())

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from worker.pipeline.runtime import encode_batch, load_tokenizer, make_session
-from worker.training.data import SPLIT_SEED, VAL_FRACTION, Split, load_split, sha256_file
+from worker.training.data import SPLIT_SEED, VAL_FRACTION, Split, default_paths, load_split, sha256_file
 from worker.training.export import (
     IntentNet,
     assemble_intent,
@@ -434,12 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-finalise", action="store_true", help="train only; run --finalise-only later")
     p.add_argument("--finalise-only", action="store_true", help="calibrate/export/measure committed weights")
     a = p.parse_args(argv)
-    if a.data is None or a.out_dir is None:
-        from worker.settings import get_settings
-
-        settings = get_settings()
-        a.data = a.data or settings.data_dir / "banking77" / "train.csv"
-        a.out_dir = a.out_dir or settings.models_dir / "intent"
+    a.data, a.out_dir = default_paths(a.data, a.out_dir)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     command = "python -m worker.training.train_intent " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
     if a.finalise_only:
