@@ -12,13 +12,12 @@ from typing import Any
 
 from celery.app import trace
 from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
-from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from worker.app import CRM_TASK, TRIAGE_TASK, app
 from worker.contract import Ticket, TriageResult
 from worker.crm.store import CrmStore, TicketMismatch
-from worker.pipeline.triage import Triager
+from worker.pipeline.triage import Triager, parse_ticket
 from worker.redact import RedactingFilter, redact_result, redact_ticket
 from worker.settings import get_settings
 
@@ -72,9 +71,10 @@ def triage(ticket: dict[str, Any]) -> dict[str, Any]:
     The value travels to ``crm_update`` in the chain's next message and is not kept in the result
     backend: the ticket's text has no business sitting in Redis for a day.
     """
-    result = get_triager().triage(ticket)
+    parsed = parse_ticket(ticket, limits=get_settings().limits())
+    result = get_triager().triage(parsed.ticket or ticket)  # validated once; errors come back named
     return {
-        "ticket": _redacted_ticket(ticket),
+        "ticket": redact_ticket(parsed.ticket).model_dump(mode="json") if parsed.ticket else None,
         "result": redact_result(result).model_dump(mode="json"),
     }
 
@@ -111,12 +111,3 @@ def crm_update(payload: dict[str, Any]) -> dict[str, Any]:
         log.error("ticket %s not recorded: %s", ticket.ticket_id, exc)
         return summary | {"errors": [*summary["errors"], f"ticket_id: ticket_conflict ({exc})"]}
     return summary | {"recorded": True, "created": created}
-
-
-def _redacted_ticket(ticket: dict[str, Any]) -> dict[str, Any] | None:
-    """The ticket as the CRM may keep it, or None when it is not a valid ticket."""
-    try:
-        parsed = Ticket.model_validate(ticket, context={"limits": get_settings().limits()})
-    except ValidationError:
-        return None
-    return redact_ticket(parsed).model_dump(mode="json")
