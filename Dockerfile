@@ -6,7 +6,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY worker ./worker
 COPY producers ./producers
-RUN pip install ".[dev]"
+RUN pip install ".[dev]" && pip install --no-deps silero-vad==6.2.3
 COPY onnx_models ./onnx_models
 COPY examples ./examples
 ENV TICKETFUSION_MODELS_DIR=/app/onnx_models TICKETFUSION_STATE_DIR=/var/lib/ticketfusion \

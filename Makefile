@@ -5,8 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ticketfusion-installed
 PYTHON ?= python3
+# Debian packages for `ticketfusion data synth` only: a speech synthesizer and more fonts.
+SYNTH_PACKAGES := espeak-ng fonts-liberation fonts-freefont-ttf fonts-roboto-unhinted fonts-open-sans
 
-.PHONY: install models run test bench clean
+.PHONY: install models run test bench synth-tools clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +18,9 @@ $(STAMP): pyproject.toml | $(PY)
 	# The CPU build of torch first, by exact version, so no multi-GB CUDA build is pulled in.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[train,dev]"
+	# Silero VAD's package declares torch (and torchaudio) but the worker only reads its bundled
+	# ONNX file: install it without dependencies so a worker image never pulls torch in.
+	$(PY) -m pip install -q --no-deps silero-vad==6.2.3
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -31,6 +36,11 @@ test: models
 
 bench: models
 	$(PY) -m worker.training.bench --out docs/performance.md
+	$(PY) -m worker.training.bench_media --out docs/performance-media.md
+
+# Only `ticketfusion data synth` (training data) needs these; the worker never does.
+synth-tools:
+	command -v espeak-ng >/dev/null && [ -d /usr/share/fonts/truetype/liberation ] || (apt-get install -y $(SYNTH_PACKAGES) || (apt-get update && apt-get install -y $(SYNTH_PACKAGES)))
 
 clean:
 	rm -rf var .pytest_cache

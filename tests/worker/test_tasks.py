@@ -12,6 +12,8 @@ import pytest
 import redis
 from celery.result import AsyncResult
 
+from samples import png_bomb, screenshot_png, silence_wav, long_flac
+
 from worker.blobs import BlobStore
 from producers.enqueue import enqueue_many, enqueue_ticket
 from worker.app import CRM_TASK, triage_chain
@@ -98,19 +100,43 @@ def test_pickle_messages_are_refused(worker: dict, store: CrmStore) -> None:
 
 
 def test_attachment_ticket_is_triaged_from_the_blob_store(worker: dict, store: CrmStore, tmp_path: Path) -> None:
-    """A ticket with an attachment (media queue) finds its blob and is triaged on its text."""
+    """A ticket with a screenshot (media queue) is read from its blob and classified from its text."""
     image = tmp_path / "screen.png"
-    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    image.write_bytes(screenshot_png(["Why is my card payment still pending?"]))
     blobs = BlobStore(Path(worker["env"]["TICKETFUSION_BLOB_DIR"]))
-    ticket = _ticket(
-        "W-media", "see the attached screenshot of the failed transfer",
-        attachments=[{"kind": "image", "uri": str(image)}],
-    )
+    ticket = _ticket("W-media", "see attached", attachments=[{"kind": "image", "uri": str(image)}])
     task_id = enqueue_ticket(ticket, celery_app=worker["app"], blob_store=blobs)
-    summary = _wait(worker["app"], task_id)
+    summary = _wait(worker["app"], task_id, timeout=300)
     assert summary["recorded"] is True
-    assert summary["intent"] is not None
-    assert summary["errors"] == ["attachments.0: attachment_not_analysed"]
+    assert summary["errors"] == []
+    assert summary["intent"] == "pending_card_payment"
+
+
+def test_bad_media_batch_is_recorded_and_the_worker_survives(worker: dict, store: CrmStore, tmp_path: Path) -> None:
+    """Corrupt, empty, bomb, silent and over-long attachments each end as an error; nothing is lost."""
+    blobs = BlobStore(Path(worker["env"]["TICKETFUSION_BLOB_DIR"]))
+    cases = {
+        "corrupt.png": ("image", b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "corrupt_media"),
+        "empty.wav": ("audio", b"", "empty_attachment"),
+        "bomb.png": ("image", png_bomb(), "image_too_large"),
+        "silent.wav": ("audio", silence_wav(2.0), "silent_audio"),
+        "long.flac": ("audio", long_flac(3600.0), "audio_too_long"),
+        "words.png": ("image", b"not an image at all", "unsupported_media_type"),
+    }
+    tickets = []
+    for n, (name, (kind, data, _)) in enumerate(cases.items()):
+        path = tmp_path / name
+        path.write_bytes(data)
+        tickets.append(_ticket(f"W-bad-{n}", "my transfer failed", customer="C-badmedia",
+                               attachments=[{"kind": kind, "uri": str(path)}]))
+    ids = enqueue_many(tickets, celery_app=worker["app"], blob_store=blobs)
+    summaries = [_wait(worker["app"], task_id, timeout=300) for task_id in ids]
+    expected = [f"attachments.0: {code}" for _, _, code in cases.values()]
+    assert [s["errors"] for s in summaries] == [[e] for e in expected]
+    assert all(s["recorded"] and s["intent"] == "failed_transfer" for s in summaries)
+    assert store.count_tickets("C-badmedia") == len(cases)
+    assert worker["process"].poll() is None
+    assert worker["app"].control.ping(timeout=5)
 
 
 def test_card_number_never_reaches_database_or_logs(worker: dict, store: CrmStore) -> None:

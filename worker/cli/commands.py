@@ -24,10 +24,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     concurrency = args.concurrency or os.cpu_count() or 1
-    if settings.intent_threads == 0:
-        # Share the cores between the pool's processes instead of oversubscribing them.
-        os.environ["TICKETFUSION_INTENT_THREADS"] = str(max(1, (os.cpu_count() or 1) // concurrency))
-        get_settings.cache_clear()
+    # Share the cores between the pool's processes instead of oversubscribing them.
+    share = str(max(1, (os.cpu_count() or 1) // concurrency))
+    for name, value in (("INTENT_THREADS", settings.intent_threads), ("MEDIA_THREADS", settings.media_threads)):
+        if value == 0:
+            os.environ[f"TICKETFUSION_{name}"] = share
+    get_settings.cache_clear()
     from worker.app import app
 
     app.worker_main(
@@ -109,6 +111,37 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         device=args.device,
     )
     console.print_json(json.dumps(metrics, default=str))
+    return 0
+
+
+def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.training.synth import synthesize
+
+    report = synthesize(
+        out=args.out or Path(settings.state_dir) / "synth",
+        data_dir=Path(settings.data_dir),
+        n_train=args.n_train,
+        n_val=args.n_val,
+        seed=args.seed,
+        kinds=[kind.strip() for kind in args.kinds.split(",") if kind.strip()],
+        workers=args.workers,
+        progress=not args.no_progress,
+    )
+    console.print(report)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.training.evaluate import evaluate
+
+    report = evaluate(
+        settings,
+        synth=args.synth or Path(settings.state_dir) / "synth",
+        out=args.out or Path(settings.state_dir) / "eval",
+        limit=args.limit,
+        progress=not args.no_progress,
+    )
+    console.print(f"report written to {report}")
     return 0
 
 

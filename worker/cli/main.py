@@ -66,6 +66,27 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--force", action="store_true")
     models_commands.add_parser("info", help="show the models, their provider and the manifest")
 
+    data = commands.add_parser("data", help="training data")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    synth = data_commands.add_parser(
+        "synth", help="render screenshots and voice notes of Banking77 queries (training and validation)"
+    )
+    synth.add_argument("--out", type=Path, default=None, help="folder (default: state_dir/synth)")
+    synth.add_argument("--train", dest="n_train", type=int, default=1200, help="items per kind, train split")
+    synth.add_argument("--val", dest="n_val", type=int, default=400, help="items per kind, validation split")
+    synth.add_argument("--seed", type=int, default=3)
+    synth.add_argument("--kinds", default="screenshot,voice")
+    synth.add_argument("--workers", type=int, default=1)
+    synth.add_argument("--no-progress", action="store_true")
+
+    evaluate = commands.add_parser(
+        "eval", help="intent accuracy per condition on the synthetic validation split, with plots"
+    )
+    evaluate.add_argument("--synth", type=Path, default=None, help="`data synth` folder (default: state_dir/synth)")
+    evaluate.add_argument("--out", type=Path, default=None, help="report folder (default: state_dir/eval)")
+    evaluate.add_argument("--limit", type=int, default=None, help="at most this many items per kind")
+    evaluate.add_argument("--no-progress", action="store_true")
+
     db = commands.add_parser("db", help="CRM database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply the Alembic migrations")

@@ -1,28 +1,43 @@
-"""Locate each attachment in the blob store and check it before any media stage reads it.
+"""Fetch each attachment's bytes from the blob store, refusing what a worker must not read.
 
-Image and audio understanding arrive with the media stages; until then an attachment that is
-present is reported as not analysed, so that a user sees the ticket was triaged on its text alone.
+The media stages then decode what this returns; everything that stops an attachment here becomes
+an entry in the result's ``errors``, and the ticket is triaged on what remains.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from worker.blobs import BLOB_SCHEME, BlobError, BlobStore, scheme_of
-from worker.contract import ErrorEntry, Limits, Ticket
+from worker.contract import Attachment, ErrorEntry, Limits, Ticket
 
 
-def check_attachments(
+@dataclass(frozen=True)
+class LoadedAttachment:
+    """One attachment's bytes, with its position in the ticket for error messages."""
+
+    index: int
+    attachment: Attachment
+    data: bytes
+
+    @property
+    def where(self) -> str:
+        return f"attachments.{self.index}"
+
+
+def load_attachments(
     ticket: Ticket, *, blob_dir: Path, limits: Limits, allow_local_files: bool = False
-) -> list[ErrorEntry]:
-    """One entry per attachment that is missing, too large, or not analysed yet.
+) -> tuple[list[LoadedAttachment], list[ErrorEntry]]:
+    """The attachments that can be read, and one error entry for each that cannot.
 
     A worker reads the blob store only: a message naming a local path would otherwise let anyone
     who can write to the broker make it read any file. In-process triage of a user's own file may
     read local paths (``allow_local_files``).
     """
     store = BlobStore(blob_dir)
-    errors = []
+    loaded: list[LoadedAttachment] = []
+    errors: list[ErrorEntry] = []
     for index, attachment in enumerate(ticket.attachments):
         where = f"attachments.{index}"
         if not allow_local_files and scheme_of(attachment.uri) != BLOB_SCHEME:
@@ -37,10 +52,10 @@ def check_attachments(
             continue
         try:
             path = store.resolve(attachment.uri)
-        except BlobError as exc:
+            size = path.stat().st_size
+        except (BlobError, OSError) as exc:
             errors.append(ErrorEntry(where=where, code="attachment_missing", message=str(exc)))
             continue
-        size = path.stat().st_size
         if size > limits.max_attachment_bytes:
             errors.append(
                 ErrorEntry(
@@ -50,11 +65,11 @@ def check_attachments(
                 )
             )
             continue
-        errors.append(
-            ErrorEntry(
-                where=where,
-                code="attachment_not_analysed",
-                message=f"{attachment.kind.value} attachments are not analysed yet; triaged on text only",
-            )
-        )
-    return errors
+        try:
+            with path.open("rb") as handle:
+                data = handle.read(limits.max_attachment_bytes + 1)
+        except OSError as exc:
+            errors.append(ErrorEntry(where=where, code="attachment_unreadable", message=str(exc)))
+            continue
+        loaded.append(LoadedAttachment(index, attachment, data))
+    return loaded, errors

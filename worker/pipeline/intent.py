@@ -42,12 +42,14 @@ class UnknownPrecision(ValueError):
 @dataclass(frozen=True)
 class IntentPrediction:
     """The most likely intent, its calibrated probability, the ``top_k`` (label, probability)
-    pairs in descending order, and the sentence vector (unit length) for later stages."""
+    pairs in descending order, and for the fusion stage the sentence vector (unit length) and the
+    whole calibrated distribution over ``IntentModel.labels``."""
 
     label: str
     confidence: float
     top: list[tuple[str, float]]
     vector: np.ndarray = field(repr=False, compare=False)
+    probs: np.ndarray = field(repr=False, compare=False, default_factory=lambda: np.zeros(0))
 
 
 class IntentModel:
@@ -109,7 +111,12 @@ class IntentModel:
         for row, vector in zip(probs, vectors):
             best = np.argsort(-row, kind="stable")[:top_k]
             top = [(self.labels[j], float(row[j])) for j in best]
-            results.append(IntentPrediction(label=top[0][0], confidence=top[0][1], top=top, vector=vector))
+            results.append(
+                IntentPrediction(
+                    label=top[0][0], confidence=top[0][1], top=top, vector=vector,
+                    probs=row.astype(np.float32),
+                )
+            )
         return results
 
 

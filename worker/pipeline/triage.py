@@ -1,7 +1,13 @@
 """The one function that runs the stages, shared by the Celery task and ``ticketfusion triage``.
 
-Each ticket walks one straight line; a failure in one stage becomes an entry in the result's
-``errors`` and never stops the batch.
+Each ticket walks one straight line: validate, read its attachments (OCR for screenshots, speech
+recognition for voice notes), classify, fuse. A failure in one stage or one attachment becomes an
+entry in the result's ``errors`` and never stops the ticket or the batch.
+
+Text-only tickets are classified by the intent model alone (the fusion classifier is trained to
+agree with it there, but the text model is the one measured on real text); tickets with readable
+attachments go through the fusion classifier, or, when it is not built, the intent model's
+distributions over their texts are averaged.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from worker.contract import (
@@ -23,8 +30,11 @@ from worker.contract import (
     TriageResult,
     describe_validation_error,
 )
-from worker.pipeline.attachments import check_attachments
-from worker.pipeline.intent import IntentModel
+from worker.pipeline.attachments import load_attachments
+from worker.pipeline.fusion import FusionModel, ModalityInputs
+from worker.pipeline.intent import IntentModel, IntentPrediction
+from worker.pipeline.media import MediaReader, Reading
+from worker.pipeline.media_errors import MediaError, MediaModelMissing
 from worker.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -66,11 +76,18 @@ class Triager:
     """Holds the loaded models; load once per process, then call :meth:`triage_batch`."""
 
     def __init__(
-        self, intent_model: IntentModel, *, settings: Settings, allow_local_files: bool = False
+        self,
+        intent_model: IntentModel,
+        *,
+        settings: Settings,
+        allow_local_files: bool = False,
+        media: MediaReader | None = None,
     ) -> None:
         self.intent_model = intent_model
         self.settings = settings
         self.allow_local_files = allow_local_files
+        self.media = media or MediaReader(settings)
+        self._fusion: FusionModel | None | bool = False  # False: not tried yet
 
     @classmethod
     def load(cls, settings: Settings | None = None, *, allow_local_files: bool = False) -> Triager:
@@ -83,6 +100,23 @@ class Triager:
         )
         log.info("intent model %s loaded on %s", model.version, model.provider)
         return cls(model, settings=settings, allow_local_files=allow_local_files)
+
+    @property
+    def fusion(self) -> FusionModel | None:
+        """The fusion classifier, loaded on the first ticket with media; None when not built."""
+        if self._fusion is False:
+            try:
+                self._fusion = FusionModel.load(
+                    Path(self.settings.models_dir),
+                    method=self.settings.fusion_method,
+                    device=self.settings.device,
+                    threads=max(1, self.settings.media_threads),
+                )
+                log.info("fusion model %s loaded on %s", self._fusion.version, self._fusion.provider)
+            except MediaModelMissing as exc:
+                log.warning("no fusion model; media tickets use the intent model on joined text: %s", exc)
+                self._fusion = None
+        return self._fusion if isinstance(self._fusion, FusionModel) else None
 
     @property
     def model_version(self) -> str:
@@ -106,59 +140,147 @@ class Triager:
             )
             for item in parsed
         ]
-        for item, result in zip(parsed, results):
-            if item.ticket is not None:
-                self._attachments(item.ticket, result)
-        self._classify(parsed, results)
+        readings = [
+            self._read_attachments(item.ticket, result) if item.ticket is not None else []
+            for item, result in zip(parsed, results)
+        ]
+        self._classify(parsed, readings, results)
         elapsed = (time.perf_counter() - started) * 1000 / max(1, len(raws))
         for result in results:
             result.timings_ms["total"] = round(elapsed, 3)
         return results
 
-    def _attachments(self, ticket: Ticket, result: TriageResult) -> None:
-        result.errors.extend(
-            check_attachments(
-                ticket,
-                blob_dir=Path(self.settings.blob_dir),
-                limits=self.settings.limits(),
-                allow_local_files=self.allow_local_files,
-            )
+    def _read_attachments(self, ticket: Ticket, result: TriageResult) -> list[Reading]:
+        loaded, errors = load_attachments(
+            ticket,
+            blob_dir=Path(self.settings.blob_dir),
+            limits=self.settings.limits(),
+            allow_local_files=self.allow_local_files,
         )
-
-    def _classify(self, parsed: list[Parsed], results: list[TriageResult]) -> None:
-        todo = [
-            (index, item.ticket.text)
-            for index, item in enumerate(parsed)
-            if item.ticket is not None and item.ticket.text
-        ]
-        for index, item in enumerate(parsed):
-            if item.ticket is not None and not item.ticket.text:
-                results[index].errors.append(
+        result.errors.extend(errors)
+        readings: list[Reading] = []
+        for item in loaded:
+            kind = item.attachment.kind.value
+            try:
+                reading = self.media.read(kind, item.data)
+            except MediaError as exc:
+                result.errors.append(ErrorEntry(where=item.where, code=exc.code, message=str(exc)[:500]))
+                continue
+            except Exception as exc:  # a decoder bug must cost one attachment, not the worker
+                log.exception("reading %s attachment %d of %s failed", kind, item.index, ticket.ticket_id)
+                result.errors.append(
+                    ErrorEntry(where=item.where, code="media_error", message=f"{type(exc).__name__}: {str(exc)[:400]}")
+                )
+                continue
+            readings.append(reading)
+            source = "image" if kind == "image" else "audio"
+            if not reading.text:
+                result.errors.append(
                     ErrorEntry(
-                        where="intent",
-                        code="no_text",
-                        message="the ticket has no subject or body text to classify",
+                        where=item.where,
+                        code="no_text_found" if kind == "image" else "no_speech_recognised",
+                        message=f"the {kind} attachment decoded but yielded no text",
                     )
                 )
-        if not todo:
+            result.transcripts.append(
+                {"source": source, "attachment": item.index, "text": reading.text, **reading.detail}
+            )
+            for stage, ms in reading.timings_ms.items():
+                result.timings_ms[stage] = round(result.timings_ms.get(stage, 0.0) + ms, 3)
+        return readings
+
+    def _classify(self, parsed: list[Parsed], readings: list[list[Reading]], results: list[TriageResult]) -> None:
+        texts: list[str] = []
+        slots: list[dict[str, int]] = []  # per ticket: modality -> index into texts
+        for item, ticket_readings, result in zip(parsed, readings, results):
+            slot: dict[str, int] = {}
+            if item.ticket is not None:
+                joined = {
+                    "text": item.ticket.text,
+                    "ocr": " ".join(r.text for r in ticket_readings if r.kind == "image" and r.text),
+                    "transcript": " ".join(r.text for r in ticket_readings if r.kind == "audio" and r.text),
+                }
+                for name, text in joined.items():
+                    if text:
+                        slot[name] = len(texts)
+                        texts.append(text)
+                if not slot:
+                    result.errors.append(
+                        ErrorEntry(
+                            where="intent",
+                            code="no_text",
+                            message="the ticket has no subject or body text, and no attachment yielded text",
+                        )
+                    )
+            slots.append(slot)
+        if not texts:
             return
         started = time.perf_counter()
         try:
-            predictions = self.intent_model.predict([text for _, text in todo])
+            predictions = self.intent_model.predict(texts)
         except Exception as exc:  # one failing batch must not lose the tickets
-            log.exception("intent model failed on a batch of %d", len(todo))
-            for index, _ in todo:
-                results[index].errors.append(
-                    ErrorEntry(where="intent", code="model_error", message=str(exc)[:500])
-                )
+            log.exception("intent model failed on a batch of %d", len(texts))
+            for slot, result in zip(slots, results):
+                if slot:
+                    result.errors.append(ErrorEntry(where="intent", code="model_error", message=str(exc)[:500]))
             return
-        per_ticket = (time.perf_counter() - started) * 1000 / len(todo)
-        for (index, _), prediction in zip(todo, predictions):
-            result = results[index]
+        per_text = (time.perf_counter() - started) * 1000 / len(texts)
+        for slot, ticket_readings, result in zip(slots, readings, results):
+            if not slot and not ticket_readings:
+                continue
+            by_modality = {name: predictions[index] for name, index in slot.items()}
+            started = time.perf_counter()
+            chosen = self._decide(by_modality, ticket_readings, result)
+            result.timings_ms["intent"] = round(per_text * len(slot) + (time.perf_counter() - started) * 1000, 3)
+            if chosen is None:
+                continue
+            label, confidence, top = chosen
             result.intent = Intent(
-                label=prediction.label,
-                confidence=round(float(prediction.confidence), 6),
-                top=[(label, round(float(p), 6)) for label, p in prediction.top],
+                label=label,
+                confidence=round(float(confidence), 6),
+                top=[(name, round(float(p), 6)) for name, p in top],
             )
-            result.modalities.append("text")
-            result.timings_ms["intent"] = round(per_ticket, 3)
+
+    def _decide(
+        self, by_modality: dict[str, IntentPrediction], ticket_readings: list[Reading], result: TriageResult
+    ) -> tuple[str, float, list[tuple[str, float]]] | None:
+        """The intent from the modalities present: the text model alone, or the fusion."""
+        images = [r.embedding for r in ticket_readings if r.kind == "image" and r.embedding is not None]
+        audios = [r.embedding for r in ticket_readings if r.kind == "audio" and r.embedding is not None]
+        inputs = ModalityInputs(
+            text=by_modality.get("text"),
+            ocr=by_modality.get("ocr"),
+            transcript=by_modality.get("transcript"),
+            image=np.mean(images, axis=0) if images else None,
+            audio=np.mean(audios, axis=0) if audios else None,
+        )
+        result.modalities.extend(inputs.present())
+        if not by_modality and not (images or audios):
+            return None
+        if set(inputs.present()) == {"text"}:
+            prediction = by_modality["text"]
+            return prediction.label, prediction.confidence, prediction.top
+        fusion = self.fusion
+        if fusion is not None:
+            try:
+                probs = fusion.predict([inputs])[0]
+                result.model_version = f"{self.model_version};{fusion.version}"
+                best = np.argsort(-probs, kind="stable")[:5]
+                top = [(fusion.labels[j], float(probs[j])) for j in best]
+                return top[0][0], top[0][1], top
+            except Exception as exc:  # fall back to the text model rather than lose the ticket
+                log.exception("fusion failed")
+                result.errors.append(ErrorEntry(where="fusion", code="model_error", message=str(exc)[:500]))
+        if not by_modality:
+            return None
+        return self._joined_fallback(by_modality)
+
+    def _joined_fallback(
+        self, by_modality: dict[str, IntentPrediction]
+    ) -> tuple[str, float, list[tuple[str, float]]]:
+        """Without fusion: average the calibrated distributions of the texts present."""
+        probs = np.mean([p.probs for p in by_modality.values()], axis=0)
+        best = np.argsort(-probs, kind="stable")[:5]
+        labels = self.intent_model.labels
+        top = [(labels[j], float(probs[j])) for j in best]
+        return top[0][0], top[0][1], top

