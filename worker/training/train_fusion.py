@@ -182,7 +182,11 @@ def prepare(settings: Settings, synth: Path, *, train: bool = True, limit: int |
     from worker.pipeline.intent import IntentModel
 
     items = load_manifest(synth, split=None if train else "val", limit=limit)
-    readings = read_synth(synth, settings, items, workers=workers, progress=progress)
+    val_items = [item for item in items if item.split == "val"]
+    # Every validation item is read; training uses the items read so far (reading is the slow
+    # part, and more of it can be added later by running read_synth on the rest).
+    readings = read_synth(synth, settings, val_items, workers=workers, progress=progress)
+    items = [item for item in items if item.split == "val" or item.id in readings]
     model = IntentModel.load(Path(settings.models_dir), precision=settings.intent_precision,
                              device=settings.device, threads=settings.intent_threads)
     labels = model.labels
@@ -196,7 +200,6 @@ def prepare(settings: Settings, synth: Path, *, train: bool = True, limit: int |
     log.info("intent model read %d texts in %.0f s", len(predictions), time.perf_counter() - started)
     embeddings = media_embeddings(synth, items, settings, progress=progress)
     train_items = [item for item in items if item.split == "train"]
-    val_items = [item for item in items if item.split == "val"]
     train_sets = []
     if train:
         train_sets = [

@@ -594,7 +594,7 @@ class HyperParameters:
     aux_weight: float = 0.5
     dropout: float = 0.2
     seed: int = 11
-    threads: int = 2
+    threads: int = 1  # 2 intra-op threads ran 5-20x slower on the shared 2-core box (OpenMP waits)
 
 
 def evaluate(model: nn.Module, kind: Kind, feats: Features, index: np.ndarray, intents: np.ndarray,

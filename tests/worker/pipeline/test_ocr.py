@@ -319,3 +319,186 @@ def test_empty_input_gives_empty_message() -> None:
     """No lines (a blank screenshot) give an empty message, not an error."""
     assert message_text([]) == ""
     assert message_text([line("OK", 10, 10), line("12:30", 10, 40)]) == ""
+
+
+# --- layouts the line rules alone miss: dialogs over apps, lists, headers, wrapped stock text ---
+
+
+def test_dialog_over_a_banking_app_keeps_only_the_customers_note() -> None:
+    """Amounts, their labels, the dialog's stock title and text, its code and buttons all go."""
+    lines = [
+        line("Orbit Pay", 10, 12), line("Available balance", 28, 88), line("£2,034.55", 28, 112, y1=140),
+        line("Coffee House", 55, 215), line("-£20.87", 940, 215),
+        line("We hit a problem", 280, 205), line("Pharmacy", 55, 268), line("-£75.92", 940, 268),
+        line("Please try again or contact support.", 280, 245), line("(code 554)", 280, 290),
+        line("Transfer from Sam", 55, 322), line("-£175.93", 940, 322),
+        line("Cancel", 365, 335), line("Retry", 596, 335),
+        line("Gym Club", 55, 430), line("how do I get my card to show in the", 288, 430), line("-£166.96", 940, 430),
+        line("app?", 288, 452), line("Fuel Stop", 55, 485), line("-£109.69", 940, 485),
+    ]
+    assert message_text(lines, image_size=(1020, 650)) == "how do I get my card to show in the app?"
+
+
+def test_stock_dialog_text_wrapped_and_centred_is_dropped_whole() -> None:
+    """"An unexpected error occurred. Please try" / "again later." is stock even when split."""
+    lines = [
+        line("Request failed", 280, 550, 520, 590),
+        line("An unexpected error occurred. Please try", 120, 612, 680, 650),
+        line("again later.", 322, 654, 482, 692),
+        line("Error code: E4036", 290, 720, 510, 756), line("Ref: 94B6-F654", 300, 760, 500, 790),
+        line("Try again", 480, 830),
+        line("How do I get my card out of", 136, 1020, 618, 1070), line("the ATM?", 137, 1080, 305, 1130),
+    ]
+    assert message_text(lines, image_size=(800, 1600)) == "How do I get my card out of the ATM?"
+
+
+def test_dialog_text_that_shares_a_row_with_a_list_amount_stays() -> None:
+    """A short customer text in a dialog is no list label, though a list's amount is on its row."""
+    lines = [
+        line("Book Nook", 54, 211), line("-$239.09", 1030, 211),
+        line("Grocery Mart", 56, 319), line("Lost password", 294, 317), line("-$241.82", 1030, 319),
+        line("Online Store", 56, 373), line("-$11.76", 1040, 373), line("Ref: B4C2-6653", 296, 343),
+    ]
+    assert message_text(lines, image_size=(1113, 663)) == "Lost password"
+
+
+def test_amount_and_code_lines_go_but_a_sentence_with_a_code_stays() -> None:
+    """Lines of figures and codes are chrome; a number inside a sentence, or wrapped, is not."""
+    lines = [
+        line("11", 800, 60), line("1.05", 790, 90), line("Error NET-417", 100, 120), line("B3", 400, 150),
+        line("My card ending 4012 was charged £42.50 twice and", 20, 200),
+        line("£42.50", 20, 222),
+    ]
+    assert message_text(lines, image_size=(900, 700)) == (
+        "My card ending 4012 was charged £42.50 twice and £42.50"
+    )
+
+
+def test_chat_names_glued_to_clocks_and_wrapped_agent_greetings_go() -> None:
+    """"Chen·9:17 AM", "14:33·Delivered", "last seen today" and a greeting split over lines go."""
+    lines = [
+        line("last seen today", 150, 160), line("Hi, thanks for reaching out! What can we", 50, 1370, 718, 1420),
+        line("help with?", 49, 1421, 234, 1470), line("Chen·9:17 AM", 24, 1490),
+        line("I keep checking my statements but no", 240, 1530, 880, 1580),
+        line("progress.", 240, 1585, 400, 1630),
+        line("Can you please help me get the money back", 250, 1680, 890, 1730),
+        line("from the seller?", 250, 1735, 600, 1780), line("14:33·Delivered", 700, 1800),
+        line("Good afternoon! How can I", 44, 1840, 458, 1880), line("help you today?", 43, 1885, 295, 1925),
+    ]
+    assert message_text(lines, image_size=(930, 2000)) == (
+        "I keep checking my statements but no progress. "
+        "Can you please help me get the money back from the seller?"
+    )
+
+
+def test_phone_header_above_an_empty_band_is_dropped() -> None:
+    """Short labels over the first wide gap ("Kite Card", "Business account") are the header."""
+    lines = [
+        line("17:18", 44, 23, 154, 63), line("Kite Card", 156, 102, 349, 146),
+        line("Business account", 156, 151, 382, 188), line("Yesterday", 326, 770, 454, 815),
+        line("Do you take checks?", 431, 1406, 803, 1464), line("Delivered", 634, 1500, 756, 1540),
+    ]
+    assert message_text(lines, image_size=(780, 1554)) == "Do you take checks?"
+
+
+def test_short_message_at_the_top_is_no_header() -> None:
+    """The header rule stops when a sentence sits above the band: a short mail stays whole."""
+    lines = [line("My card was stolen today", 20, 40), line("Reply", 20, 1500)]
+    assert message_text(lines, image_size=(800, 1600)) == "My card was stolen today"
+
+
+def test_mail_list_and_folders_beside_the_body_go() -> None:
+    """A column of other mails and folders wholly left of the body is dropped; the body stays."""
+    lines = [
+        line("Inbox", 17, 147), line("Mum", 6, 160), line("Dinner on Sunday?", 6, 182),
+        line("Shop", 7, 215), line("Your order has shipped", 7, 237),
+        line("Photos", 9, 270), line("New memories for you", 6, 292),
+        line("Calendar", 8, 325), line("Meeting moved to 3pm", 8, 347),
+        line("Hi team,", 333, 210),
+        line("I thought I knew my password but I guess I was wrong,", 336, 263),
+        line("what can I do now?", 336, 285),
+        line("Many thanks,", 333, 330), line("Alex", 333, 352),
+    ]
+    assert message_text(lines, image_size=(963, 640)) == (
+        "I thought I knew my password but I guess I was wrong, what can I do now?"
+    )
+
+
+def test_email_body_of_several_paragraphs_is_kept_whole() -> None:
+    """Paragraphs apart from each other all stay, in order, under a modern mail header."""
+    lines = [
+        line("Re: my account", 335, 106), line("Grace Garcia <grace@example.com>", 385, 135),
+        line("to support@acmebank.com", 383, 159), line("17:53", 904, 133),
+        line("I paid my rent by transfer on Monday and the money left", 332, 220),
+        line("my account the same day.", 332, 242),
+        line("The landlord says nothing has arrived yet.", 332, 300),
+        line("Can you tell me where the transfer is?", 332, 360),
+        line("Kind regards,", 332, 420), line("Grace", 332, 442),
+    ]
+    assert message_text(lines, image_size=(973, 840)) == (
+        "I paid my rent by transfer on Monday and the money left my account the same day. "
+        "The landlord says nothing has arrived yet. Can you tell me where the transfer is?"
+    )
+
+
+def test_generic_subjects_go_and_informative_ones_stay() -> None:
+    """"Subject: Help" or "Re: Support request" say nothing; "Card declined abroad" does."""
+    body = line("My card is declined in every shop in Spain.", 20, 200)
+    assert message_text([line("Subject: Help", 20, 100), body]) == body.text
+    assert message_text([line("Re: Support request", 20, 100), body]) == body.text
+    assert message_text([line("Subject: Card declined abroad", 20, 100), body]) == (
+        f"Card declined abroad {body.text}"
+    )
+    assert message_text([line("(no subject)", 20, 100), line("to Support", 20, 122), body]) == body.text
+
+
+def test_letter_salutations_and_closings() -> None:
+    """"To whom it may concern," "For the bank:" and "Yours faithfully," with the name go."""
+    lines = [
+        line("4 June 2024", 700, 60), line("To whom it may concern,", 20, 120),
+        line("For the bank:", 20, 150), line("What do I do to close my account?", 20, 190),
+        line("Yours faithfully,", 20, 240), line("Omar Johnson", 20, 270),
+    ]
+    assert message_text(lines) == "What do I do to close my account?"
+
+
+def test_tilted_photo_lines_keep_their_order() -> None:
+    """Tall overlapping boxes of successive lines stay in order; a line cut in two reads left first."""
+    lines = [
+        line("I completed a transfer the day before yesterday", 266, 272, 972, 321),
+        line("and it is still not complete. Can you check", 264, 292, 955, 340),
+        line("The ATM ate my", 379, 380, 570, 417), line("card; how do I get a", 564, 368, 833, 409),
+        line("new one?", 377, 411, 492, 448),
+    ]
+    assert message_text(lines) == (
+        "I completed a transfer the day before yesterday and it is still not complete. Can you check "
+        "The ATM ate my card; how do I get a new one?"
+    )
+
+
+def test_customer_phrases_like_agent_ones_stay() -> None:
+    """"What can I do" and a closing "How can I" are the customer's own questions."""
+    lines = [line("I just got my new card. How can I", 20, 100), line("activate it?", 20, 122),
+             line("If my card expires what can I do?", 20, 170)]
+    assert message_text(lines) == "I just got my new card. How can I activate it? If my card expires what can I do?"
+
+
+def test_stamps_read_into_a_bubble_line_are_stripped() -> None:
+    """"Omar·20:07 Do you take checks? 20:09" keeps the question; "at 10:42" in a sentence stays."""
+    lines = [line("Omar·20:07 Do you take checks? 20:09 ✓✓", 400, 100),
+             line("I was at the ATM at 10:42", 400, 200), line("14:33·Delivered", 600, 230)]
+    assert message_text(lines) == "Do you take checks? I was at the ATM at 10:42"
+
+
+def test_stock_text_with_words_glued_by_ocr_is_still_stock() -> None:
+    """OCR may drop a space ("could notbe"); the stock sentence still goes, the note stays."""
+    lines = [line("This action could notbe completed.", 100, 100),
+             line("The exchange rate was wrong when I was abroad.", 100, 300)]
+    assert message_text(lines, image_size=(900, 600)) == "The exchange rate was wrong when I was abroad."
+
+
+def test_a_line_cut_in_two_boxes_is_no_title() -> None:
+    """"Where can I locate my" + "PIN" on one row is one line: "PIN" is no title to drop."""
+    lines = [line("Where can I locate my", 317, 315, 539, 339), line("PIN", 536, 316, 579, 338),
+             line("at?", 318, 340, 358, 363)]
+    assert message_text(lines, image_size=(903, 490)) == "Where can I locate my PIN at?"
