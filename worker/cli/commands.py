@@ -158,6 +158,24 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     )
     manifest = Path(settings.models_dir) / "manifest.json"
     console.print(f"intent model {model.version}: {len(model.labels)} labels on {model.provider}")
+    from worker.pipeline.media import MediaReader
+    from worker.pipeline.media_errors import MediaError
+
+    reader = MediaReader(settings)
+    for name in ("ocr", "vad", "asr", "image_encoder", "audio_encoder"):
+        try:
+            reader.model(name)
+        except MediaError as exc:
+            console.print(f"{name}: not available ({exc})")
+    for name, provider in reader.providers().items():
+        console.print(f"{name}: {provider}")
+    try:
+        from worker.pipeline.fusion import FusionModel
+
+        fusion = FusionModel.load(Path(settings.models_dir), method=settings.fusion_method, device=settings.device)
+        console.print(f"fusion: {fusion.version} on {fusion.provider}")
+    except MediaError as exc:
+        console.print(f"fusion: not available ({exc})")
     if manifest.exists():
         console.print_json(manifest.read_text())
     return 0

@@ -53,7 +53,11 @@ def _open(models_dir: Path, folder: str, *, feature_key: str, kind: str, device:
     path = Path(models_dir) / folder / MODEL_FILE
     if not path.is_file():
         raise MediaModelMissing(f"{path} not found: build it with `{BUILD_HINT.format(kind=kind)}`")
-    opened = make_session(path, device=device, threads=threads)
+    try:
+        opened = make_session(path, device=device, threads=threads)
+    except Exception as exc:  # ORT raises its own untyped errors for a damaged file
+        raise MediaModelMissing(f"{path} cannot be loaded ({exc}): rebuild it with "
+                                f"`{BUILD_HINT.format(kind=kind)}`") from exc
     meta = opened.session.get_modelmeta().custom_metadata_map
     stored = json.loads(meta.get("features", "null"))
     if stored != json.loads(json.dumps(mf.FEATURE_CONFIG[feature_key])):
@@ -66,6 +70,7 @@ def _open(models_dir: Path, folder: str, *, feature_key: str, kind: str, device:
 
 
 def _empty() -> Encoded:
+    """The result for no items."""
     return Encoded(np.zeros((0, EMBED_DIM), np.float32), np.zeros((0, 0), np.float32))
 
 

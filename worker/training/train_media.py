@@ -324,9 +324,11 @@ class Features:
     offsets: np.ndarray | None = None
 
     def audio(self, i: int) -> np.ndarray:
+        """Log-mel frames [T, 64] of item ``i``."""
         return self.frames[self.offsets[i]: self.offsets[i + 1]]
 
     def lengths(self) -> np.ndarray:
+        """Frames per item."""
         return np.diff(self.offsets)
 
 
@@ -409,9 +411,11 @@ class Heads(nn.Module):
         self.aux = nn.ModuleDict({name: nn.Linear(EMBED_DIM, n) for name, n in aux.items()})
 
     def intent_logits(self, embedding: torch.Tensor) -> torch.Tensor:
+        """[N, 77] (exported)."""
         return self.intent(self.dropout(embedding * HEAD_SCALE))
 
     def aux_logits(self, embedding: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per auxiliary head, [N, classes] (training only)."""
         x = self.dropout(embedding * HEAD_SCALE)
         return {name: head(x) for name, head in self.aux.items()}
 
@@ -448,6 +452,7 @@ class ImageEncoderNet(nn.Module):
         self.heads = Heads(n_intents, aux, dropout=dropout)
 
     def embed(self, image: torch.Tensor) -> torch.Tensor:
+        """[N, 128] unit vectors."""
         pooled = self.features(image).mean(dim=(2, 3))
         return normalise(self.project(pooled))
 
@@ -513,6 +518,7 @@ class AudioEncoderNet(nn.Module):
         return x.transpose(1, 2), lengths  # [N, T/4, C]
 
     def embed(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """[N, 128] unit vectors; frames at or after ``lengths`` do not count."""
         lengths = lengths.clamp(min=1)
         x, lengths = self._front(features, lengths)
         for index, (fwd, bwd) in enumerate(zip(self.forward_grus, self.backward_grus)):

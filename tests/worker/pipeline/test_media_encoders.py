@@ -107,6 +107,14 @@ def test_missing_models_raise_media_model_missing(tmp_path: Path) -> None:
         AudioEncoder.load(tmp_path)
 
 
+def test_damaged_model_raises_media_model_missing(tmp_path: Path) -> None:
+    """A truncated model file → MediaModelMissing, not ORT's own untyped error."""
+    (tmp_path / "audio_encoder").mkdir()
+    (tmp_path / "audio_encoder" / "model.onnx").write_bytes(b"\x08\x07garbage")
+    with pytest.raises(MediaModelMissing, match="cannot be loaded"):
+        AudioEncoder.load(tmp_path, device="cpu")
+
+
 def test_feature_mismatch_is_a_missing_model() -> None:
     """A model trained on other features is reported like a missing one (the media stage skips it)."""
     assert issubclass(EncoderFeatureMismatch, MediaModelMissing)
