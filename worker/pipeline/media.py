@@ -27,7 +27,8 @@ Kind = Literal["image", "audio"]
 @dataclass
 class Reading:
     """What one attachment yielded: ``text`` is what the intent model reads (the OCR message with
-    the window chrome dropped, or the transcript); ``raw_text`` keeps every OCR line."""
+    the window chrome dropped, or the transcript without the voicemail's greeting and goodbye);
+    ``raw_text`` keeps every OCR line, or the whole transcript."""
 
     kind: Kind
     text: str
@@ -157,7 +158,10 @@ class MediaReader:
             "language": transcript.language,
             "avg_logprob": round(transcript.avg_logprob, 4),
         }
-        return Reading("audio", transcript.text.strip(), transcript.text.strip(), embedding, detail, timings)
+        from worker.pipeline.speech import spoken_request
+
+        heard = transcript.text.strip()
+        return Reading("audio", spoken_request(heard), heard, embedding, detail, timings)
 
 
 def _ms(started: float) -> float:

@@ -74,13 +74,17 @@ def _empty() -> Encoded:
     return Encoded(np.zeros((0, EMBED_DIM), np.float32), np.zeros((0, 0), np.float32))
 
 
-class ImageEncoder:
-    """Screenshot encoder; create with :meth:`load`, then call :meth:`embed` or :meth:`encode`."""
+class _Encoder:
+    """An open encoder session, its device and the version of the file it came from."""
 
     def __init__(self, session, *, provider: str, version: str) -> None:
         self._session = session
         self.provider = provider
         self.version = version
+
+
+class ImageEncoder(_Encoder):
+    """Screenshot encoder; create with :meth:`load`, then call :meth:`embed` or :meth:`encode`."""
 
     @classmethod
     def load(cls, models_dir: Path, *, device: str = "auto", threads: int = 0) -> ImageEncoder:
@@ -105,13 +109,8 @@ class ImageEncoder:
         return self.encode(images).embedding
 
 
-class AudioEncoder:
+class AudioEncoder(_Encoder):
     """Voice-note encoder; create with :meth:`load`, then call :meth:`embed` or :meth:`encode`."""
-
-    def __init__(self, session, *, provider: str, version: str) -> None:
-        self._session = session
-        self.provider = provider
-        self.version = version
 
     @classmethod
     def load(cls, models_dir: Path, *, device: str = "auto", threads: int = 0) -> AudioEncoder:

@@ -9,6 +9,7 @@ filter stays off, and transcripts are English without timestamps: the triage rea
 from __future__ import annotations
 
 import logging
+import re
 import os
 import time
 from dataclasses import dataclass
@@ -161,3 +162,34 @@ def _open(model_dir: Path, *, device: str, compute_type: str, threads: int):
 def real_time_factor(transcript: Transcript, audio: Audio) -> float:
     """Processing time over audio time (below 1: faster than real time)."""
     return transcript.ms / 1000 / max(audio.samples.size / SAMPLE_RATE, 1e-9)
+
+
+# Voicemail framing: who is calling and the goodbye carry no request, and on a short note they
+# can outweigh it in the text classifier (as window chrome does in a screenshot's OCR text).
+_NAME = r"[A-Z][a-z]+(?: [A-Z][a-z]+)?"
+_OPENINGS = re.compile(
+    r"^(?:(?:hi|hello|hey|good (?:morning|afternoon|evening))(?: there)?[,.!]?\s*)?"
+    r"(?:(?:this is|it's|it is|my name is|i am|i'm) " + _NAME + r"(?: (?:here|calling|speaking))?"
+    r"|" + _NAME + r" (?:here|calling|speaking))[,.!]?\s*",
+)
+_GREETING = re.compile(r"^(?:hi|hello|hey)(?: there)?[,.!]\s*", re.IGNORECASE)
+_CLOSINGS = re.compile(
+    r"(?:[,.!?]\s*|\s+)(?:(?:ok(?:ay)?|so|and)[,]?\s*)?(?:(?:please )?call me back|thanks(?: a lot| again)?|"
+    r"thank you(?: very much| so much)?|cheers|bye(?:-?bye)?|goodbye|talk soon)"
+    r"(?:[,.!]?\s*(?:thanks|thank you|bye|cheers|goodbye))*[.!]*\s*$",
+    re.IGNORECASE,
+)
+
+
+def spoken_request(transcript: str) -> str:
+    """The request in a voice message: a leading greeting and self-introduction and a trailing
+    sign-off are dropped; a note that is nothing but those keeps its words."""
+    text = transcript.strip()
+    for _ in range(3):  # "Hello, hello, my name is Fatima, ..." and "Thanks. Bye."
+        stripped = _OPENINGS.sub("", text, count=1).strip()
+        stripped = _GREETING.sub("", stripped, count=1).strip()
+        stripped = _CLOSINGS.sub("", stripped).strip()
+        if stripped == text:
+            break
+        text = stripped
+    return text if len(text.split()) >= 2 else transcript.strip()

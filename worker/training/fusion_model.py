@@ -52,13 +52,18 @@ class FusionNet(nn.Module):
         if method not in FUSION_METHODS:
             raise ValueError(f"unknown fusion method {method!r}; use one of {FUSION_METHODS}")
         self.method = method
-        dims = {name: text_dim for name in TEXT_MODALITIES} | {name: media_dim for name in MEDIA_MODALITIES}
+        # The three text modalities are the same intent model's view of different texts, so they
+        # share one projection (plus a learned offset each): a transcript seen rarely in training
+        # still lands where the same words typed would.
+        shared = nn.Sequential(nn.Dropout(dropout), nn.Linear(text_dim, width), nn.LayerNorm(width))
         self.project = nn.ModuleDict(
-            {
-                name: nn.Sequential(nn.Dropout(dropout), nn.Linear(dims[name], width), nn.LayerNorm(width))
-                for name in MODALITIES
+            {name: shared for name in TEXT_MODALITIES}
+            | {
+                name: nn.Sequential(nn.Dropout(dropout), nn.Linear(media_dim, width), nn.LayerNorm(width))
+                for name in MEDIA_MODALITIES
             }
         )
+        self.offset = nn.ParameterDict({name: nn.Parameter(torch.zeros(width)) for name in TEXT_MODALITIES})
         k = len(MODALITIES)
         if method == "concat":
             self.mix = nn.Sequential(nn.Linear(k * width + k, width), nn.GELU(), nn.Dropout(dropout))
@@ -74,7 +79,11 @@ class FusionNet(nn.Module):
     def forward(self, text: torch.Tensor, ocr: torch.Tensor, transcript: torch.Tensor,
                 image: torch.Tensor, audio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         inputs = {"text": text, "ocr": ocr, "transcript": transcript, "image": image, "audio": audio}
-        h = torch.stack([self.project[name](inputs[name]) for name in MODALITIES], dim=1)  # n,k,w
+        h = torch.stack(
+            [self.project[name](inputs[name]) + (self.offset[name] if name in self.offset else 0.0)
+             for name in MODALITIES],
+            dim=1,
+        )  # n, k, width
         present = mask
         m = present.unsqueeze(-1)
         if self.method == "add":

@@ -85,11 +85,18 @@ _READER = None
 
 
 def refresh_messages(readings: dict[str, dict[str, Any]]) -> int:
-    """Re-apply the OCR chrome filter to cached lines (cheap), so a filter change needs no new OCR."""
+    """Re-apply the OCR chrome filter and the voicemail trimming to cached readings (cheap), so
+    changing either needs no new OCR or speech recognition."""
     from worker.pipeline.ocr import OcrLine, message_text
+    from worker.pipeline.speech import spoken_request
 
     changed = 0
     for row in readings.values():
+        if "speech_s" in row.get("detail", {}):
+            request = spoken_request(row.get("raw_text", ""))
+            changed += request != row["text"]
+            row["text"] = request
+            continue
         if row.get("lines") is None or "width" not in row.get("detail", {}):
             continue
         lines = [OcrLine(text, score, tuple(box)) for text, score, box in row["lines"]]

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 SEED = 5
 INPUT_NAMES = [*MODALITIES, "mask"]
 MEDIA_DIM_DEFAULT = 128
+MEDIA_REPEAT = 3
 
 
 @dataclass
@@ -219,8 +220,10 @@ def train_fusion(settings: Settings, *, synth: Path, out: Path, epochs: int = 40
     data_path = prepared.data_path
     text_dim = len(train_sets[0].inputs[0].text.vector) + len(labels)
     media_dim = MEDIA_DIM_DEFAULT
-    train = concat([arrays(part, text_dim=text_dim, media_dim=media_dim) for part in train_sets])
-    y = np.concatenate([part.targets for part in train_sets])
+    # Media examples are few next to ~9,000 texts: repeat them so each epoch sees them as often.
+    parts = [train_sets[0], *train_sets[1:] * MEDIA_REPEAT]
+    train = concat([arrays(part, text_dim=text_dim, media_dim=media_dim) for part in parts])
+    y = np.concatenate([part.targets for part in parts])
     val_arrays = {name: arrays(part, text_dim=text_dim, media_dim=media_dim) for name, part in val_sets.items()}
     card_methods: dict[str, dict] = {}
     table: dict[str, dict[str, float]] = {}
@@ -250,7 +253,7 @@ def train_fusion(settings: Settings, *, synth: Path, out: Path, epochs: int = 40
         "baseline_intent_model_on_attachment_text": baselines,
         "training": {
             "synth": str(synth), "manifest_sha256": sha256_file(Path(synth) / "manifest.jsonl"),
-            "data_sha256": sha256_file(data_path), "epochs": epochs, "seed": SEED, "modality_dropout": 0.25,
+            "data_sha256": sha256_file(data_path), "epochs": epochs, "seed": SEED, "modality_dropout": 0.25, "media_repeat": MEDIA_REPEAT,
             "examples": int(len(y)), "intent_model": model.version,
             "command": f"python -m worker.training.train_fusion --synth {synth} --epochs {epochs}",
         },
