@@ -5,6 +5,11 @@ meet: a masked mean (add), a product (mul), a concatenation with the mask (conca
 multimodal unit (gmu; Arevalo et al., 2017, generalised from two to n modalities by a softmax
 over the modalities' gates) or self-attention over modality tokens with a summary token
 (attention). Absent modalities are masked out in every method, never fed as zeros alone.
+
+Every method ends with the same skip connection: the text modalities' calibrated log-probabilities
+(the last ``n_labels`` features of each), weighted by a learned factor per modality, are added to
+the method's logits. The fused representation thus corrects a product of experts instead of
+re-learning the intent model from its sentence vectors, which overfit to the training texts.
 """
 
 from __future__ import annotations
@@ -75,6 +80,13 @@ class FusionNet(nn.Module):
             self.block = ModalityAttention(width, dropout=dropout)
             self.final_norm = nn.LayerNorm(width)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, n_labels))
+        # Late-fusion skip: each present text modality adds its calibrated log-probabilities, so
+        # an untrained network is a product of the intent model's experts, and training learns
+        # corrections (and how much to trust each modality) on top of it.
+        nn.init.zeros_(self.head[1].weight)
+        nn.init.zeros_(self.head[1].bias)
+        self.n_labels = n_labels
+        self.skip = nn.Parameter(torch.ones(len(TEXT_MODALITIES)))
 
     def forward(self, text: torch.Tensor, ocr: torch.Tensor, transcript: torch.Tensor,
                 image: torch.Tensor, audio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -103,4 +115,8 @@ class FusionNet(nn.Module):
             tokens = torch.cat([self.summary.expand(h.shape[0], -1, -1), h + self.position], dim=1)
             flags = torch.cat([torch.ones_like(present[:, :1]), present], dim=1)
             fused = self.final_norm(self.block(tokens, flags)[:, 0])
-        return self.head(fused)
+        experts = sum(
+            self.skip[i] * present[:, i : i + 1] * inputs[name][:, -self.n_labels :]
+            for i, name in enumerate(TEXT_MODALITIES)
+        )
+        return self.head(fused) + experts

@@ -205,3 +205,28 @@ def test_speech_stage_never_imports_torch(whisper_dir: Path) -> None:
         [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False 1"
+
+
+@pytest.mark.parametrize(
+    ("heard", "wanted"),
+    [
+        ("Hello, my name is Ben. I am waiting on this refund. Please call me back. Thanks.",
+         "I am waiting on this refund"),
+        ("Hi there, Ivan speaking. My card was declined, thanks, bye.", "My card was declined"),
+        ("Hi, it's Lukas here. Why is there a fee? Cheers, bye.", "Why is there a fee"),
+        ("Hello, I lost my card.", "I lost my card."),
+    ],
+)
+def test_spoken_request_drops_the_voicemail_framing(heard: str, wanted: str) -> None:
+    """A greeting, a self-introduction and a goodbye are not part of the request."""
+    from worker.pipeline.speech import spoken_request
+
+    assert spoken_request(heard) == wanted
+
+
+@pytest.mark.parametrize("heard", ["Thanks.", "Where did my money come from?", "I want to say thank you for the help"])
+def test_spoken_request_keeps_what_is_not_framing(heard: str) -> None:
+    """A note that is only a goodbye, or has no framing, keeps its words."""
+    from worker.pipeline.speech import spoken_request
+
+    assert spoken_request(heard) == heard

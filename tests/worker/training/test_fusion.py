@@ -21,22 +21,22 @@ from worker.pipeline.intent import IntentPrediction
 from worker.pipeline.media_errors import MediaModelMissing
 from worker.training.train_fusion import export_fusion, logits_of, modality_dropout, train_method
 
-TEXT_DIM, MEDIA_DIM, LABELS = 12, 6, 4
+TEXT_DIM, MEDIA_DIM, LABELS = 4, 6, 4
 
 
-def _prediction(rng: np.random.Generator) -> IntentPrediction:
-    probs = rng.dirichlet(np.ones(LABELS)).astype(np.float32)
-    return IntentPrediction(label="a", confidence=float(probs.max()), top=[], vector=rng.normal(size=TEXT_DIM - LABELS).astype(np.float32), probs=probs)
+def _prediction(rng: np.random.Generator, concentration: float = 50.0) -> IntentPrediction:
+    probs = rng.dirichlet(np.full(LABELS, concentration)).astype(np.float32)
+    return IntentPrediction(label="a", confidence=float(probs.max()), top=[], vector=np.zeros(2, np.float32), probs=probs)
 
 
 def _toy_data(n: int = 400, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Labels written into the OCR vector only: a method must learn to read that modality."""
+    """Labels written into the image vector only: a method must learn to read that modality."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, LABELS, n)
     batch = []
     for label in y:
         item = ModalityInputs(text=_prediction(rng), ocr=_prediction(rng), image=rng.normal(size=MEDIA_DIM))
-        item.ocr.vector[label] += 6.0
+        item.image[label] += 6.0
         batch.append(item)
     return assemble(batch, text_dim=TEXT_DIM, media_dim=MEDIA_DIM), y
 
@@ -50,6 +50,23 @@ def test_each_method_learns_and_exports_with_parity(method: str, tmp_path: Path)
     assert (logits_of(net, data).argmax(1) == y).mean() > 0.9
     sha = export_fusion(net, tmp_path / f"{method}.onnx", data)
     assert len(sha) == 64 and (tmp_path / f"{method}.onnx").is_file()
+
+
+@pytest.mark.parametrize("method", FUSION_METHODS)
+def test_untrained_fusion_is_a_product_of_the_text_experts(method: str) -> None:
+    """Before training, every method answers the sum of the present texts' log-probabilities."""
+    from worker.training.fusion_model import FusionNet
+
+    rng = np.random.default_rng(3)
+    batch = [ModalityInputs(text=_prediction(rng, 0.5), transcript=_prediction(rng, 0.5), audio=np.ones(MEDIA_DIM)),
+             ModalityInputs(ocr=_prediction(rng, 0.5))]
+    data = assemble(batch, text_dim=TEXT_DIM, media_dim=MEDIA_DIM)
+    net = FusionNet(method, text_dim=TEXT_DIM, media_dim=MEDIA_DIM, n_labels=LABELS).eval()
+    expected = np.stack([
+        np.log(np.clip(batch[0].text.probs, 1e-6, 1)) + np.log(np.clip(batch[0].transcript.probs, 1e-6, 1)),
+        np.log(np.clip(batch[1].ocr.probs, 1e-6, 1)),
+    ])
+    assert np.allclose(logits_of(net, data), expected, atol=1e-5)
 
 
 def test_modality_dropout_keeps_one_modality_per_row() -> None:
@@ -95,11 +112,10 @@ def test_committed_fusion_model_serves_any_subset_of_modalities() -> None:
     assert model.method == card["default"]
     rng = np.random.default_rng(2)
     text_probs = len(card["labels"])
-    vector_dim = card["text_dim"] - text_probs
 
     def prediction() -> IntentPrediction:
         probs = rng.dirichlet(np.ones(text_probs)).astype(np.float32)
-        return IntentPrediction("x", 0.0, [], rng.normal(size=vector_dim).astype(np.float32), probs)
+        return IntentPrediction("x", 0.0, [], np.zeros(2, np.float32), probs)
 
     batch = []
     for bits in range(1, 2 ** len(MODALITIES)):
