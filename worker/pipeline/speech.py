@@ -21,6 +21,8 @@ from worker.pipeline.runtime import UnknownDevice
 from worker.pipeline.whisper_model import WHISPER_BASE_SHA256, check_whisper_dir
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # faster-whisper must never reach a model hub
+# faster-whisper logs every clip at INFO; a worker would write a line per voice note.
+logging.getLogger("faster_whisper").setLevel(logging.WARNING)
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import numpy as np
 from worker.pipeline.fusion import FusionModel
 from worker.settings import Settings
 from worker.training.fusion_data import CONDITIONS, Dataset
-from worker.training.readings import SynthItem
+from worker.training.readings import SynthItem, reading_threads
 from worker.training.train_fusion import Prepared, baseline_accuracy, prepare
 
 log = logging.getLogger(__name__)
@@ -42,15 +42,25 @@ def _accuracy(pred: np.ndarray, y: np.ndarray) -> float:
     return round(float((pred == y).mean()), 4) if len(y) else float("nan")
 
 
+BUCKETS = {"noise_snr_db": (10, 20), "speed": (150, 175), "blur": (0.01, 0.6), "rotation": (1.0, 4.0)}
+
+
+def _bucket(key: str, value: object) -> str:
+    """Numeric parameters in three ranges, so each cell holds enough items to read."""
+    if key not in BUCKETS or value is None or isinstance(value, bool):
+        return str(value)
+    low, high = BUCKETS[key]
+    number = abs(float(value)) if key == "rotation" else float(value)
+    return f"< {low}" if number < low else f"{low}–{high}" if number < high else f">= {high}"
+
+
 def _by_param(items: Sequence[SynthItem], pred: np.ndarray, y: np.ndarray, keys: Sequence[str]) -> dict:
     """Accuracy broken down by each synthesis parameter (layout, voice, codec...)."""
     table: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for item, p, t in zip(items, pred, y):
         for key in keys:
             if key in item.params:
-                value = item.params[key]
-                if isinstance(value, float):
-                    value = round(value, 1)
+                value = _bucket(key, item.params[key])
                 cell = table[key][str(value)]
                 cell[0] += int(p == t)
                 cell[1] += 1
@@ -93,11 +103,12 @@ def evaluate(settings: Settings, *, synth: Path, out: Path, limit: int | None = 
     voices = [i for i in prepared.val_items if i.kind == "voice"]
     metrics["by_param"] = {
         "screenshot only": _by_param(screens, predictions["screenshot only"], prepared.val_sets["screenshot only"].targets,
-                                     ["layout", "dark", "font", "jpeg_quality", "blur", "rotation"]),
+                                     ["layout", "dark", "device", "blur", "rotation"]),
         "voice only": _by_param(voices, predictions["voice only"], prepared.val_sets["voice only"].targets,
-                                ["voice", "codec", "telephone", "speed", "noise", "noise_snr_db"]),
+                                ["codec", "telephone", "noise", "noise_snr_db", "speed", "sample_rate"]),
     }
-    metrics["end_to_end"] = _end_to_end(settings, Path(synth), prepared, predictions)
+    same_threads = settings.model_copy(update={"media_threads": reading_threads(workers)})
+    metrics["end_to_end"] = _end_to_end(same_threads, Path(synth), prepared, predictions)
     metrics["timings_ms"] = _timings(prepared)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     _plots(out, metrics, prepared, predictions)

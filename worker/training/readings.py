@@ -136,6 +136,12 @@ def _read_one(args: tuple[str, str, str]) -> dict[str, Any]:
     }
 
 
+def reading_threads(workers: int) -> int:
+    """Threads per reading process; the live pipeline must use as many to give identical readings
+    (speech recognition's beam search can take another path when sums are ordered differently)."""
+    return max(1, (os.cpu_count() or 2) // max(1, workers))
+
+
 def read_synth(synth: Path, settings: Settings, items: Sequence[SynthItem], *, workers: int = 2,
                progress: bool = True) -> dict[str, dict[str, Any]]:
     """Readings for ``items``, computing only those not cached yet; returns all cached readings."""
@@ -144,7 +150,7 @@ def read_synth(synth: Path, settings: Settings, items: Sequence[SynthItem], *, w
     refresh_messages(done)
     todo = [item for item in items if item.id not in done]
     if todo:
-        one_thread = settings.model_copy(update={"media_threads": max(1, (os.cpu_count() or 2) // workers)})
+        one_thread = settings.model_copy(update={"media_threads": reading_threads(workers)})
         jobs = [(item.id, item.media_kind, str(synth / item.file)) for item in todo]
         # Grouped by kind so each process keeps one model hot at a time.
         jobs.sort(key=lambda job: job[1])

@@ -158,6 +158,16 @@ def accuracy(logits: np.ndarray, y: np.ndarray) -> float:
     return float((logits.argmax(1) == y).mean()) if len(y) else float("nan")
 
 
+def _shown(path: Path) -> str:
+    """A path as the manifest records it: relative to the repository when inside it."""
+    from worker.settings import REPO_ROOT
+
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
 def baseline_accuracy(data: Dataset, n_labels: int) -> float:
     """The intent model alone on the attachment's text (OCR or transcript), else on the body:
     what a pipeline without fusion would answer."""
@@ -265,11 +275,11 @@ def train_fusion(settings: Settings, *, synth: Path, out: Path, epochs: int = 20
         "default": best, "methods": card_methods,
         "baseline_intent_model_on_attachment_text": baselines,
         "training": {
-            "synth": str(synth), "manifest_sha256": sha256_file(Path(synth) / "manifest.jsonl"),
+            "synth": _shown(synth), "manifest_sha256": sha256_file(Path(synth) / "manifest.jsonl"),
             "data_sha256": sha256_file(data_path), "epochs": epochs, "seed": SEED, "modality_dropout": 0.25, "media_repeat": MEDIA_REPEAT, "media_noise": MEDIA_NOISE,
             "rows_without_text": "uniform target",
             "examples": int(len(y)), "intent_model": model.version,
-            "command": f"python -m worker.training.train_fusion --synth {synth} --epochs {epochs}",
+            "command": f"python -m worker.training.train_fusion --synth {_shown(synth)} --epochs {epochs}",
         },
         "selection": "highest mean validation accuracy over the five conditions",
     }
