@@ -173,8 +173,6 @@ def assemble_intent(weights_path: Path, labels: list[str], base_path: Path | Non
 
 
 def _export(module: nn.Module, out_path: Path, output_names: list[str], metadata: dict[str, str]) -> Path:
-    import onnx
-
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     module = module.eval()
@@ -196,6 +194,14 @@ def _export(module: nn.Module, out_path: Path, output_names: list[str], metadata
             do_constant_folding=True,
             dynamo=False,
         )
+    return finish_onnx(tmp, out_path, metadata)
+
+
+def finish_onnx(tmp: Path, out_path: Path, metadata: dict[str, str]) -> Path:
+    """Stamp ``metadata`` into an exported graph, check it, and move it into place atomically,
+    so a reader never sees a half-written or unchecked model."""
+    import onnx
+
     model = onnx.load(str(tmp))
     for key, value in metadata.items():
         entry = model.metadata_props.add()

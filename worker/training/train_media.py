@@ -736,7 +736,7 @@ def _rounded(metrics: dict) -> dict:
 # ------------------------------------------------------------------------------ export
 def export_encoder(model: nn.Module, kind: Kind, out_path: Path, *, metadata: dict[str, str]) -> Path:
     """Write ``model``'s encoder + intent head as ONNX (opset 17, dynamic batch, and time for audio)."""
-    import onnx
+    from worker.training.export import finish_onnx
 
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -759,14 +759,7 @@ def export_encoder(model: nn.Module, kind: Kind, out_path: Path, *, metadata: di
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # nn.GRU's own input-size checks
         torch.onnx.export(model, example, str(tmp), input_names=names, output_names=["embedding", "intent_logits"],
                           dynamic_axes=axes, opset_version=OPSET, do_constant_folding=True, dynamo=False)
-    proto = onnx.load(str(tmp))
-    for key, value in metadata.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, str(value)
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(tmp))
-    tmp.replace(out_path)
-    return out_path
+    return finish_onnx(tmp, out_path, metadata)
 
 
 def check_media_parity(name: str, model: nn.Module, onnx_path: Path, inputs: dict[str, np.ndarray], *,
