@@ -62,8 +62,7 @@ def _inputs(settings: Settings, n: int) -> tuple[list[Path], list[Path]]:
 def _made_inputs(folder: Path, n: int) -> tuple[list[Path], list[Path]]:
     import random
 
-    from worker.training.screens import render_screenshot
-    from worker.training.synth import available_fonts
+    from worker.training.screens import available_fonts, render_screenshot
     from worker.training.voices import available_voices, render_voice
 
     folder.mkdir(parents=True, exist_ok=True)
