@@ -20,7 +20,7 @@ import numpy as np
 
 from worker.pipeline.intent import IntentPrediction
 from worker.pipeline.media_errors import MediaModelMissing
-from worker.pipeline.runtime import make_session
+from worker.pipeline.runtime import make_session, softmax
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +88,6 @@ def assemble(batch: Sequence[ModalityInputs], *, text_dim: int, media_dim: int) 
             mask[row, column] = 1.0
     arrays["mask"] = mask
     return arrays
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Row-wise softmax of ``logits / temperature`` in float64, for stable probabilities."""
-    z = logits.astype(np.float64) / temperature
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 class FusionModel:

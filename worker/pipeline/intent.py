@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from worker.pipeline.runtime import MAX_TOKENS, encode_batch, load_tokenizer, make_session
+from worker.pipeline.runtime import MAX_TOKENS, encode_batch, load_tokenizer, make_session, softmax
+from worker.pipeline.runtime import top_k as most_likely
 
 log = logging.getLogger(__name__)
 
@@ -102,15 +103,11 @@ class IntentModel:
             logits, vecs = self._session.run(["logits", "sentence_vector"], {"input_ids": ids, "attention_mask": mask})
             if vectors.shape[1] == 0:
                 vectors = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
-            z = logits.astype(np.float64) / self.temperature
-            z -= z.max(axis=1, keepdims=True)
-            e = np.exp(z)
-            probs[idx] = e / e.sum(axis=1, keepdims=True)
+            probs[idx] = softmax(logits, self.temperature)
             vectors[idx] = vecs
         results = []
         for row, vector in zip(probs, vectors):
-            best = np.argsort(-row, kind="stable")[:top_k]
-            top = [(self.labels[j], float(row[j])) for j in best]
+            top = most_likely(row, self.labels, top_k)
             results.append(
                 IntentPrediction(
                     label=top[0][0], confidence=top[0][1], top=top, vector=vector,

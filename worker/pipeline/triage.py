@@ -35,6 +35,7 @@ from worker.pipeline.fusion import FusionModel, ModalityInputs
 from worker.pipeline.intent import IntentModel, IntentPrediction
 from worker.pipeline.media import MediaReader, Reading
 from worker.pipeline.media_errors import MediaError, MediaModelMissing
+from worker.pipeline.runtime import top_k
 from worker.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -265,8 +266,7 @@ class Triager:
             try:
                 probs = fusion.predict([inputs])[0]
                 result.model_version = f"{self.model_version};{fusion.version}"
-                best = np.argsort(-probs, kind="stable")[:5]
-                top = [(fusion.labels[j], float(probs[j])) for j in best]
+                top = top_k(probs, fusion.labels)
                 return top[0][0], top[0][1], top
             except Exception as exc:  # fall back to the text model rather than lose the ticket
                 log.exception("fusion failed")
@@ -280,7 +280,5 @@ class Triager:
     ) -> tuple[str, float, list[tuple[str, float]]]:
         """Without fusion: average the calibrated distributions of the texts present."""
         probs = np.mean([p.probs for p in by_modality.values()], axis=0)
-        best = np.argsort(-probs, kind="stable")[:5]
-        labels = self.intent_model.labels
-        top = [(labels[j], float(probs[j])) for j in best]
+        top = top_k(probs, self.intent_model.labels)
         return top[0][0], top[0][1], top

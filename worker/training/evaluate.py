@@ -76,16 +76,17 @@ def evaluate(settings: Settings, *, synth: Path, out: Path, limit: int | None = 
     prepared = prepare(settings, Path(synth), train=False, limit=limit, workers=workers, progress=progress)
     labels = prepared.labels
     models_dir = Path(settings.models_dir)
-    try:
-        served = FusionModel.load(models_dir, method=settings.fusion_method, threads=2)
-    except Exception as exc:  # noqa: BLE001 - the report says what is missing
-        log.warning("no fusion model: %s", exc)
-        served = None
     methods: dict[str, FusionModel] = {}
     card_path = models_dir / "fusion" / "fusion.json"
     if card_path.is_file():
         for method in json.loads(card_path.read_text())["methods"]:
             methods[method] = FusionModel.load(models_dir, method=method, threads=2)
+    try:
+        served = FusionModel.load(models_dir, method=settings.fusion_method, threads=2)
+        served = methods.get(served.method, served)
+    except Exception as exc:  # noqa: BLE001 - the report says what is missing
+        log.warning("no fusion model: %s", exc)
+        served = None
 
     metrics: dict[str, Any] = {"conditions": {}, "methods": {}, "baseline": {}, "n": {}}
     predictions: dict[str, np.ndarray] = {}
@@ -142,7 +143,7 @@ def _end_to_end(settings: Settings, synth: Path, prepared: Prepared, predictions
     """Triage a sample as real tickets and compare with the cached path's answers."""
     from worker.pipeline.triage import Triager
 
-    triager = Triager.load(settings, allow_local_files=True)
+    triager = Triager(prepared.model, settings=settings, allow_local_files=True)
     agree = total = 0
     for kind, condition in (("screenshot", "screenshot only"), ("voice", "voice only")):
         items = [i for i in prepared.val_items if i.kind == kind][:END_TO_END_SAMPLE]
