@@ -170,9 +170,21 @@ class ReplyAction(str, Enum):
     escalate = "escalate"
 
 
+class SuggestedArticle(BaseModel):
+    """A help article that resembles the ticket, for an agent or the customer to read."""
+
+    id: str
+    title: str
+    score: float
+
+
 class Reply(BaseModel):
+    """What to answer and whether to send it unreviewed; ``reasons`` say why that action."""
+
     action: ReplyAction = ReplyAction.draft
     text: str = ""
+    reasons: list[str] = Field(default_factory=list)
+    articles: list[SuggestedArticle] = Field(default_factory=list)
 
 
 class Sentiment(BaseModel):
@@ -192,6 +204,14 @@ class Entity(BaseModel):
     end: int
     value: Any = None
     source: Literal["text", "image", "audio"] = "text"
+
+
+class CustomerContext(BaseModel):
+    """What the CRM knows about a customer that triage uses: a name to greet, recent intents
+    (for repeat-contact priority). Empty for a new customer or without a CRM."""
+
+    display_name: str | None = None
+    recent_intents: list[tuple[str, UtcDatetime]] = Field(default_factory=list)
 
 
 class ErrorEntry(BaseModel):

@@ -77,6 +77,37 @@ class Settings(BaseSettings):
         default="auto",
         description="Fusion classifier: add, mul, concat, gmu or attention (auto: the manifest's pick).",
     )
+    knowledge_dir: Path = Field(
+        default=REPO_ROOT / "worker" / "knowledge",
+        description="Reply templates (replies.yaml), help articles (articles/*.md) and priority rules "
+        "(priority.yaml); copy the folder and point this at it to customise them.",
+    )
+    auto_send_threshold: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Calibrated intent confidence at or above which a reply is sent unreviewed "
+        "(0: the value chosen on validation, recorded in onnx_models/scope/scope.json).",
+    )
+    out_of_scope_threshold: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Out-of-scope score at or above which a ticket is flagged and escalated "
+        "(0: the value chosen on validation, recorded in onnx_models/scope/scope.json).",
+    )
+    escalate_sentiment: float = Field(
+        default=-0.6,
+        ge=-1.0,
+        le=0.0,
+        description="VADER compound score at or below which a ticket is escalated as very negative.",
+    )
+    repeat_contact_days: int = Field(
+        default=14, ge=0, description="A ticket about an intent seen this many days before is a repeat contact."
+    )
+    phone_region: str = Field(
+        default="GB", description="Region for phone numbers written without a country code (E.164 needs one)."
+    )
     log_level: str = Field(default="INFO")
 
     @property

@@ -15,7 +15,7 @@ from celery.signals import after_setup_logger, after_setup_task_logger, worker_p
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from worker.app import CRM_TASK, TRIAGE_TASK, app
-from worker.contract import Ticket, TriageResult
+from worker.contract import CustomerContext, Ticket, TriageResult
 from worker.crm.store import CrmStore, TicketMismatch
 from worker.pipeline.triage import Triager, parse_ticket
 from worker.redact import RedactingFilter, redact_result, redact_ticket
@@ -34,8 +34,18 @@ def get_triager() -> Triager:
     global _triager
     with _lock:
         if _triager is None:
-            _triager = Triager.load(get_settings())
+            _triager = Triager.load(get_settings(), context=customer_context)
         return _triager
+
+
+def customer_context(ticket: Ticket) -> CustomerContext:
+    """The CRM's name for the customer and their recent intents, for the greeting and priority."""
+    return get_store().customer_context(
+        ticket.customer_id,
+        before=ticket.created_at,
+        days=get_settings().repeat_contact_days,
+        exclude_ticket_id=ticket.ticket_id,
+    )
 
 
 def get_store() -> CrmStore:
@@ -99,6 +109,10 @@ def crm_update(payload: dict[str, Any]) -> dict[str, Any]:
         "recorded": False,
         "intent": result.intent.label if result.intent else None,
         "confidence": result.intent.confidence if result.intent else None,
+        "out_of_scope": result.out_of_scope,
+        "priority": result.priority.level if result.priority else None,
+        "action": result.reply.action.value if result.reply else None,
+        "entities": sorted({entity.type for entity in result.entities}),
         "errors": [f"{error.where}: {error.code}" for error in result.errors],
     }
     if payload.get("ticket") is None:

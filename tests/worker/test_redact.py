@@ -150,3 +150,21 @@ def test_logging_filter_masks_tracebacks() -> None:
     formatted = logging.Formatter().format(record)
     assert "4111 1111 1111 1111" not in formatted
     assert "[card ****1111]" in formatted
+
+
+def test_every_structured_pii_the_extractor_finds_is_masked() -> None:
+    """Phones, cards, IBANs and e-mails found by patterns.find_structured are all masked."""
+    from worker.pipeline.patterns import find_structured
+
+    text = "call 07911 123456, card 4111 1111 1111 1111, GB82WEST12345698765432, a@b.io, case 99887766"
+    masked = redact_text(text)
+    for match in find_structured(text):
+        if match.type in ("phone", "iban", "email"):
+            assert match.text not in masked
+    assert "[card ****1111]" in masked and "case 99887766" in masked
+
+
+def test_card_last_four_phrasing_stays_visible() -> None:
+    """"ending in 1234" is not a card number and is kept, as is an already masked card."""
+    text = "the card ending in 1234, i.e. [card ****1234]"
+    assert redact_text(text) == text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -161,6 +162,32 @@ def test_card_number_never_reaches_database_or_logs(worker: dict, store: CrmStor
             assert digits not in value.replace(" ", "") and "jo@example.com" not in value, key
     assert digits not in worker["log"].read_text().replace(" ", "")
     assert store.history("C-card")["display_name"] == "Jo ([email])"
+    with store.engine.connect() as connection:
+        (result,) = connection.execute(text("SELECT result FROM triage WHERE ticket_id = 'W-card'")).one()
+    result = result if isinstance(result, dict) else json.loads(result)
+    assert {"type": "card_last4", "value": "6467"}.items() <= next(
+        e for e in result["entities"] if e["type"] == "card_last4").items()
+
+
+def test_repeat_contact_and_name_come_from_the_crm(worker: dict, store: CrmStore) -> None:
+    """A second ticket about the same intent within days is a repeat contact, greeted by the CRM's name."""
+    first = _ticket("W-rep-1", "I lost my card on the bus", customer="C-rep", channel="email",
+                    created_at="2026-11-20T09:00:00Z", metadata={"display_name": "Ada Lovelace"})
+    _wait(worker["app"], enqueue_ticket(first, celery_app=worker["app"]))
+    second = _ticket("W-rep-2", "I have lost my card, please help me block it", customer="C-rep", channel="email",
+                     created_at="2026-11-22T09:00:00Z")
+    _wait(worker["app"], enqueue_ticket(second, celery_app=worker["app"]))
+    from sqlalchemy import text
+
+    with store.engine.connect() as connection:
+        rows = dict(connection.execute(text("SELECT ticket_id, result FROM triage WHERE ticket_id LIKE 'W-rep-%'")).all())
+    results = {k: v if isinstance(v, dict) else json.loads(v) for k, v in rows.items()}
+    assert results["W-rep-1"]["intent"]["label"] == results["W-rep-2"]["intent"]["label"] == "lost_or_stolen_card"
+    assert not any("contact about" in r for r in results["W-rep-1"]["priority"]["reasons"])
+    assert "2nd contact about lost_or_stolen_card within 14 days" in results["W-rep-2"]["priority"]["reasons"]
+    assert results["W-rep-2"]["priority"]["level"] == "urgent"
+    assert results["W-rep-2"]["reply"]["action"] == "escalate"
+    assert results["W-rep-2"]["reply"]["text"].startswith("Hi Ada,")
 
 
 def test_duplicate_batch_ends_as_exactly_n_tickets(worker: dict, store: CrmStore) -> None:

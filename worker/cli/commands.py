@@ -132,16 +132,21 @@ def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
-    from worker.training.evaluate import evaluate
+    out = args.out or Path(settings.state_dir) / "eval"
+    synth = args.synth or Path(settings.state_dir) / "synth"
+    if args.part in ("all", "understanding"):
+        from worker.training.evaluate_understanding import evaluate_understanding
 
-    report = evaluate(
-        settings,
-        synth=args.synth or Path(settings.state_dir) / "synth",
-        out=args.out or Path(settings.state_dir) / "eval",
-        limit=args.limit,
-        progress=not args.no_progress,
-    )
-    console.print(f"report written to {report}")
+        console.print(f"report written to {evaluate_understanding(settings, out=out, progress=not args.no_progress)}")
+    if args.part in ("all", "media"):
+        if not synth.is_dir():
+            console.print(f"no synthetic media split in {synth}: media evaluation skipped "
+                          "(make one with `ticketfusion data synth`)")
+            return 0 if args.part == "all" else 1
+        from worker.training.evaluate import evaluate
+
+        report = evaluate(settings, synth=synth, out=out, limit=args.limit, progress=not args.no_progress)
+        console.print(f"report written to {report}")
     return 0
 
 
@@ -176,6 +181,16 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
         console.print(f"fusion: {fusion.version} on {fusion.provider}")
     except MediaError as exc:
         console.print(f"fusion: not available ({exc})")
+    from worker.pipeline.understand import Understanding
+
+    understanding = Understanding.load(settings, labels=model.labels)
+    tagger = understanding.extractor.tagger
+    console.print(f"entity tagger: {tagger.version} on {tagger.provider}" if tagger else "entity tagger: not built")
+    console.print(f"sentence encoder (scope, articles): {understanding.encoder.provider}")
+    console.print(f"out of scope at score ≥ {understanding.scope.out_of_scope_threshold:.3f}; "
+                  f"auto-send at confidence ≥ {understanding.gates.auto_send:.3f}; "
+                  f"knowledge: {len(understanding.knowledge.intents)} replies, "
+                  f"{len(understanding.knowledge.articles)} articles in {settings.knowledge_dir}")
     if manifest.exists():
         console.print_json(manifest.read_text())
     return 0

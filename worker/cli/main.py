@@ -80,8 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--no-progress", action="store_true")
 
     evaluate = commands.add_parser(
-        "eval", help="intent accuracy per condition on the synthetic validation split, with plots"
+        "eval", help="entities, out-of-scope, auto-send and calibration on validation data; media accuracy per "
+        "condition on the synthetic split when it exists; with plots"
     )
+    evaluate.add_argument("--part", choices=["all", "understanding", "media"], default="all",
+                          help="understanding needs only the data dir; media needs `data synth` (default: all)")
     evaluate.add_argument("--synth", type=Path, default=None, help="`data synth` folder (default: state_dir/synth)")
     evaluate.add_argument("--out", type=Path, default=None, help="report folder (default: state_dir/eval)")
     evaluate.add_argument("--limit", type=int, default=None, help="at most this many items per kind")

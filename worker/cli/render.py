@@ -51,16 +51,21 @@ def wait_for(
 def results_table(rows: Iterable[Mapping[str, Any]]) -> Table:
     """The triaged tickets as the worker recorded them."""
     table = Table(title="Triaged tickets")
-    for column in ("ticket", "customer", "intent", "confidence"):
+    for column in ("ticket", "customer", "intent", "confidence", "priority", "reply"):
         table.add_column(column, no_wrap=True)
+    table.add_column("key information")
     table.add_column("errors")
     for row in rows:
         confidence = row.get("confidence")
+        intent = str(row.get("intent") or "-")
         table.add_row(
             str(row.get("ticket_id")),
             str(row.get("customer_id") or ""),
-            str(row.get("intent") or "-"),
+            f"out of scope ({intent}?)" if row.get("out_of_scope") else intent,
             f"{confidence:.2f}" if isinstance(confidence, float) else "-",
+            str(row.get("priority") or "-"),
+            str(row.get("action") or "-"),
+            ", ".join(row.get("entities") or []),
             ", ".join(row.get("errors") or []),
         )
     return table

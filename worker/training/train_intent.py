@@ -35,6 +35,7 @@ from torch import nn
 
 from worker.pipeline.runtime import encode_batch, load_tokenizer, make_session
 from worker.training.data import SPLIT_SEED, VAL_FRACTION, Split, default_paths, load_split, sha256_file
+from worker.training.schedule import fine_tuning_optimiser
 from worker.training.export import (
     IntentNet,
     assemble_intent,
@@ -208,23 +209,10 @@ def train_intent(
 
     model = IntentNet(load_encoder(base), n_labels, dropout=dropout, head_scale=head_scale).to(device)
     model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
-    decay, no_decay = [], []
-    for name, p in model.encoder.named_parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim == 1 else decay).append(p)
-    optimiser = torch.optim.AdamW(
-        [
-            {"params": decay, "lr": lr, "weight_decay": weight_decay},
-            {"params": no_decay, "lr": lr, "weight_decay": 0.0},
-            {"params": list(model.head.parameters()), "lr": head_lr, "weight_decay": weight_decay},
-        ]
-    )
     steps_per_epoch = math.ceil(len(train_ids) / batch_size)
     total = steps_per_epoch * epochs
-    warm = max(1, int(warmup * total))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm))
-    )
+    optimiser, scheduler = fine_tuning_optimiser(model, lr=lr, head_lr=head_lr, weight_decay=weight_decay,
+                                                 warmup=warmup, total_steps=total)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
     generator = np.random.default_rng(seed)
     history, best, best_state = [], -1.0, None

@@ -152,3 +152,7 @@ def test_train_on_a_company_csv_then_triage_with_it(env: dict[str, str], tmp_pat
     result = json.loads(result_file.read_text())
     assert {label for label, _ in result["intent"]["top"]} <= set(phrasings)
     assert result["intent"]["label"] == "password_reset"
+    # The banking knowledge base and scope model do not apply to this taxonomy: no text, no flag, a draft.
+    assert result["reply"]["action"] == "draft" and result["reply"]["text"] == ""
+    assert result["out_of_scope"] is False and result["out_of_scope_score"] is None
+    assert result["priority"]["level"] == "normal"

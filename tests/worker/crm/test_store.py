@@ -16,7 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 
-from worker.contract import Ticket, TriageResult
+from worker.contract import CustomerContext, Ticket, TriageResult
 from worker.crm.models import Base, Customer, Event, TriageRow
 from worker.crm.store import CrmStore, TicketMismatch, UnsupportedDatabase
 from worker.settings import REPO_ROOT
@@ -137,6 +137,71 @@ def test_customer_span_and_display_name_survive_out_of_order_tickets(store: CrmS
     (customer,) = rows(store, Customer)
     assert (customer.first_seen, customer.last_seen) == (early, late)
     assert customer.display_name == "Ada"
+
+
+def test_customer_context_lists_recent_intents_oldest_first_with_the_name(store: CrmStore) -> None:
+    """customer_context() returns the display name and each recent (intent, created_at), oldest first."""
+    store.record(ticket("A", created_at=T0 - timedelta(days=2), metadata={"display_name": "Ada"}),
+                 result("A", label="card_arrival"))
+    store.record(ticket("B", created_at=T0 - timedelta(days=9)), result("B", label="card_arrival"))
+    store.record(ticket("C", created_at=T0 - timedelta(hours=1)), result("C", label="exchange_rate"))
+
+    context = store.customer_context("C-1", before=T0, days=14)
+    assert context.display_name == "Ada"
+    assert context.recent_intents == [
+        ("card_arrival", T0 - timedelta(days=9)),
+        ("card_arrival", T0 - timedelta(days=2)),
+        ("exchange_rate", T0 - timedelta(hours=1)),
+    ]
+    assert all(at.tzinfo is not None for _, at in context.recent_intents)
+
+
+def test_customer_context_window_excludes_older_and_later_tickets(store: CrmStore) -> None:
+    """The window is [before - days, before): its first instant counts, older and later do not."""
+    for tid, at in [("edge", T0 - timedelta(days=14)), ("old", T0 - timedelta(days=14, seconds=1)),
+                    ("at-before", T0), ("later", T0 + timedelta(days=1))]:
+        store.record(ticket(tid, created_at=at), result(tid, label=f"intent_{tid}"))
+
+    context = store.customer_context("C-1", before=T0, days=14)
+    assert context.recent_intents == [("intent_edge", T0 - timedelta(days=14))]
+    assert store.customer_context("C-1", before=T0, days=0).recent_intents == []
+
+
+def test_customer_context_leaves_out_the_ticket_being_triaged(store: CrmStore) -> None:
+    """A redelivered ticket, already recorded, is not counted as its own repeat contact."""
+    store.record(ticket("T-1", created_at=T0 - timedelta(days=1)), result("T-1", label="card_arrival"))
+    store.record(ticket("T-2", created_at=T0), result("T-2", label="card_arrival"))
+
+    later = T0 + timedelta(minutes=5)
+    context = store.customer_context("C-1", before=later, days=14, exclude_ticket_id="T-2")
+    assert context.recent_intents == [("card_arrival", T0 - timedelta(days=1))]
+    assert len(store.customer_context("C-1", before=later, days=14).recent_intents) == 2
+
+
+def test_customer_context_ignores_other_customers_and_tickets_without_intent(store: CrmStore) -> None:
+    """Other customers' tickets, tickets with no intent and out-of-scope tickets are not listed."""
+    at = T0 - timedelta(days=1)
+    store.record(ticket("mine", created_at=at), result("mine", label="card_arrival"))
+    store.record(ticket("theirs", "C-2", created_at=at), result("theirs", label="card_arrival"))
+    store.record(ticket("no-intent", created_at=at), result("no-intent", intent=None))
+    store.record(ticket("oos", created_at=at), result("oos", label="card_arrival", out_of_scope=True))
+
+    assert store.customer_context("C-1", before=T0, days=14).recent_intents == [("card_arrival", at)]
+    assert store.customer_context("C-2", before=T0, days=14).recent_intents == [("card_arrival", at)]
+
+
+def test_customer_context_of_an_unknown_or_quiet_customer(store: CrmStore) -> None:
+    """An unknown customer has an empty context; a known one without recent tickets keeps the name."""
+    assert store.customer_context("nobody", before=T0, days=14) == CustomerContext()
+    store.record(ticket("A", created_at=T0 - timedelta(days=30), metadata={"display_name": "Ada"}),
+                 result("A"))
+    assert store.customer_context("C-1", before=T0, days=14) == CustomerContext(display_name="Ada")
+
+
+def test_customer_context_refuses_a_naive_before(store: CrmStore) -> None:
+    """A naive 'before' is refused rather than silently compared in the wrong zone."""
+    with pytest.raises(ValueError, match="naive"):
+        store.customer_context("C-1", before=T0.replace(tzinfo=None), days=14)
 
 
 def test_migrate_again_is_a_no_op(store: CrmStore) -> None:
