@@ -198,12 +198,17 @@ class Priority(BaseModel):
 
 
 class Entity(BaseModel):
+    """A piece of key information. ``start``/``end`` index the text it came from: the ticket's
+    ``subject + ". " + body`` (just the body when there is no subject) for ``source="text"``, else
+    the transcript of attachment number ``attachment`` (``TriageResult.transcripts``)."""
+
     type: str
     text: str
     start: int
     end: int
     value: Any = None
     source: Literal["text", "image", "audio"] = "text"
+    attachment: int | None = None
 
 
 class CustomerContext(BaseModel):

@@ -91,7 +91,13 @@ def redact_result(result: TriageResult) -> TriageResult:
         ],
     }
     if result.reply is not None:
-        update["reply"] = result.reply.model_copy(update={"text": redact_text(result.reply.text)})
+        update["reply"] = result.reply.model_copy(update={
+            "text": redact_text(result.reply.text),
+            "reasons": [redact_text(reason) for reason in result.reply.reasons],
+        })
+    if result.priority is not None:
+        update["priority"] = result.priority.model_copy(
+            update={"reasons": [redact_text(reason) for reason in result.priority.reasons]})
     return result.model_copy(update=update)
 
 

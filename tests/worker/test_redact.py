@@ -168,3 +168,43 @@ def test_card_last_four_phrasing_stays_visible() -> None:
     """"ending in 1234" is not a card number and is kept, as is an already masked card."""
     text = "the card ending in 1234, i.e. [card ****1234]"
     assert redact_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "4539148803436467GBP",
+        "card_4539148803436467",
+        "4539  1488  0343  6467",
+        "4539\u00a01488\u00a00343\u00a06467",
+        "4539.1488.0343.6467",
+        "paid with 4539 1488 0343 6467.50 today",
+        "transaction TX4539148803436467",
+    ],
+)
+def test_card_numbers_in_odd_layouts_are_masked(text: str) -> None:
+    """Cards glued to words, spaced twice, split by no-break spaces or dots are still masked."""
+    masked = redact_text(text)
+    assert "4539" not in masked and "6467" in masked
+
+
+def test_international_prefix_00_phone_is_masked() -> None:
+    """A phone number written with the 00 international prefix is masked like +44."""
+    assert redact_text("call 0044 7911 123457 please") == "call [phone] please"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "text",
+    ["order" + " " * 20000 + "!", "last four" + " " * 20000, "*" * 20000, "1 " * 10000, "1." * 10000,
+     "a" * 20000 + "@", " ".join(["one two three"] * 1500)],
+)
+def test_adversarial_inputs_finish(text: str) -> None:
+    """Inputs built to make regexes backtrack (long runs of spaces, digits, stars) still finish."""
+    from datetime import datetime, timezone
+
+    from worker.pipeline.patterns import find_structured, find_values
+
+    redact_text(text)
+    find_structured(text)
+    assert isinstance(find_values(text, now=datetime(2022, 3, 15, tzinfo=timezone.utc)), list)

@@ -186,11 +186,14 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     understanding = Understanding.load(settings, labels=model.labels)
     tagger = understanding.extractor.tagger
     console.print(f"entity tagger: {tagger.version} on {tagger.provider}" if tagger else "entity tagger: not built")
-    console.print(f"sentence encoder (scope, articles): {understanding.encoder.provider}")
-    console.print(f"out of scope at score ≥ {understanding.scope.out_of_scope_threshold:.3f}; "
-                  f"auto-send at confidence ≥ {understanding.gates.auto_send:.3f}; "
-                  f"knowledge: {len(understanding.knowledge.intents)} replies, "
-                  f"{len(understanding.knowledge.articles)} articles in {settings.knowledge_dir}")
+    encoder, scope, knowledge = understanding.encoder, understanding.scope, understanding.knowledge
+    console.print(f"sentence encoder (scope, articles): {encoder.provider if encoder else 'not built'}")
+    console.print(f"out of scope at score ≥ {scope.out_of_scope_threshold:.3f}" if scope
+                  else "out of scope: no model for this intent model (nothing flagged, nothing auto-sent)")
+    console.print(f"auto-send at confidence ≥ {understanding.gates.auto_send:.3f}" if understanding.gates.auto_send <= 1
+                  else "auto-send: off")
+    console.print(f"knowledge: {len(knowledge.intents)} replies, {len(knowledge.articles)} articles in "
+                  f"{settings.knowledge_dir}" if knowledge else f"knowledge: {settings.knowledge_dir} covers another taxonomy")
     if manifest.exists():
         console.print_json(manifest.read_text())
     return 0

@@ -17,7 +17,7 @@ from producers.enqueue import enqueue_file
 from worker.app import configure
 from worker.cli.embedded import embedded_redis
 from worker.cli.processes import start_worker, stop_process
-from worker.cli.render import history_table, print_line_errors, results_table, wait_for
+from worker.cli.render import history_table, print_line_errors, reply_panel, results_table, wait_for
 from worker.crm.store import CrmStore
 from worker.settings import Settings
 
@@ -55,4 +55,7 @@ def run_demo(settings: Settings, *, tickets: Path, customer: str | None, timeout
         chosen = customer or (customers.most_common(1)[0][0] if customers else None)
         if chosen:
             console.print(history_table(store.history(chosen)))
+        sent = next((row["ticket_id"] for row in results if row.get("action") == "auto_send"), None)
+        if sent:
+            console.print(reply_panel(sent, store.triage_result(sent)))
     return 1 if report.errors else 0

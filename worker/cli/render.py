@@ -10,6 +10,7 @@ from celery import Celery
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.panel import Panel
 from rich.table import Table
 
 
@@ -51,22 +52,24 @@ def wait_for(
 def results_table(rows: Iterable[Mapping[str, Any]]) -> Table:
     """The triaged tickets as the worker recorded them."""
     table = Table(title="Triaged tickets")
-    for column in ("ticket", "customer", "intent", "confidence", "priority", "reply"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("key information")
-    table.add_column("errors")
+    rows = list(rows)
+    errors = any(row.get("errors") for row in rows)
+    table.add_column("ticket", no_wrap=True)
+    table.add_column("intent (confidence)", overflow="fold")
+    for column in ("priority", "reply", "key information") + (("errors",) if errors else ()):
+        table.add_column(column, overflow="fold")
     for row in rows:
         confidence = row.get("confidence")
         intent = str(row.get("intent") or "-")
+        if isinstance(confidence, float):
+            intent = f"{intent} ({confidence:.2f})"
         table.add_row(
             str(row.get("ticket_id")),
-            str(row.get("customer_id") or ""),
-            f"out of scope ({intent}?)" if row.get("out_of_scope") else intent,
-            f"{confidence:.2f}" if isinstance(confidence, float) else "-",
+            f"out of scope; guess: {intent}" if row.get("out_of_scope") else intent,
             str(row.get("priority") or "-"),
             str(row.get("action") or "-"),
             ", ".join(row.get("entities") or []),
-            ", ".join(row.get("errors") or []),
+            *((", ".join(row.get("errors") or []),) if errors else ()),
         )
     return table
 
@@ -89,3 +92,11 @@ def history_table(history: Mapping[str, Any]) -> Table:
             str(ticket.get("priority") or "-"),
         )
     return table
+
+
+def reply_panel(ticket_id: str, result: Mapping[str, Any] | None) -> Panel:
+    """A stored reply as the customer would read it, with why it was sent as it was."""
+    reply = (result or {}).get("reply") or {}
+    reasons = "; ".join(reply.get("reasons") or [])
+    return Panel(reply.get("text") or "(no text)", title=f"reply to {ticket_id}: {reply.get('action', '-')}",
+                 subtitle=reasons, expand=False)

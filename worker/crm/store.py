@@ -224,6 +224,11 @@ class CrmStore:
             where=TriageRow.updated_at <= stmt.excluded.updated_at,
         )
 
+    def triage_result(self, ticket_id: str) -> dict[str, Any] | None:
+        """The stored (redacted) triage result of one ticket, or None when it has none."""
+        with self.engine.connect() as connection:
+            return connection.scalar(select(TriageRow.result).where(TriageRow.ticket_id == ticket_id))
+
     def history(self, customer_id: str, *, limit: int = 100) -> dict[str, Any]:
         """The customer's latest ``limit`` tickets with their triage, oldest first."""
         query = (

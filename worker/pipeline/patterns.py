@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from worker.pipeline.values import parse_amount, parse_date, parse_date_range, parse_time
+from worker.pipeline.values import DATEPARSER_LOCK, parse_amount, parse_date, parse_date_range, parse_time
 
 __all__ = [
     "Match",
@@ -54,14 +54,15 @@ class Span:
     value: str | None = None
 
 
-EMAIL = re.compile(r"(?<![\w.+-])[\w.%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+EMAIL = re.compile(r"(?<![\w.+-])[\w.%+-]++@[^\W_][\w-]*(?:\.[\w-]+)*\.[^\W\d_]{2,}\b")
 
-# An IBAN: country, two check digits, then 11-30 alphanumerics, optionally grouped by spaces.
+# An IBAN: country, two check digits, then 11-30 alphanumerics, optionally grouped by spaces or dashes.
 # Greedy: the candidate may swallow a following word, so prefixes are checked longest first.
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", re.IGNORECASE)
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ -]{0,2}[A-Z0-9]){11,30}\b", re.IGNORECASE)
 
-# A run of digits separated by single spaces or dashes; card numbers are found inside it.
-_DIGIT_RUN = re.compile(r"(?<!\w)(?<!\d[.,])\d+(?:[ -]\d+)*(?![\w]|[.,]\d)")
+# A run of digit groups separated by up to three spaces, tabs, dashes or dots; card numbers are found
+# inside it. Letters may touch it ("TX4111...", "...1111GBP"): a card number glued to a word is still one.
+_DIGIT_RUN = re.compile(r"(?<!\d)(?<!\d[.,])\d++(?:[ \t\u00a0.-]{1,3}\d++)*+")
 _DIGIT_GROUP = re.compile(r"\d+")
 
 # Phone numbers: international (+CC ...), national trunk-prefixed (0...), or NANP 3-3-4.
@@ -70,7 +71,7 @@ _PHONE = re.compile(
     rf"""
     (?<![\w+])(?<!\d[.,/:-])
     (?:
-        \+\d{{1,3}}{_SEP}(?:\(0\){_SEP})?(?:\(\d{{1,4}}\){_SEP})?\d{{1,4}}(?:{_SEP}\d{{2,4}}){{1,5}}
+        (?:\+|00)\d{{1,3}}{_SEP}(?:\(0\){_SEP})?(?:\(\d{{1,4}}\){_SEP})?\d{{1,4}}(?:{_SEP}\d{{2,4}}){{1,5}}
       | \(0\d{{1,4}}\){_SEP}\d{{3,4}}{_SEP}\d{{3,4}}
       | 0\d{{2,4}}{_SEP}\d{{3,4}}{_SEP}\d{{3,4}}
       | (?P<nanp>\(\d{{3}}\){_SEP}\d{{3}}[ .-]\d{{4}}
@@ -202,19 +203,19 @@ def _overlaps(start: int, end: int, spans: Iterable[Span | Match]) -> bool:
 
 # "card ending in 1234", "last four digits 1234", "**** **** **** 1234"
 _LAST4_PHRASE = re.compile(
-    r"(?:(?:ending|ends|finishing|finishes)\s+(?:in|with)|last\s+(?:four|4)(?:\s+(?:digits|numbers))?"
-    r"(?:\s+(?:of|on)\s+(?:my|the|your)\s+(?:card|account))?(?:\s+(?:are|is|being|were))?\s*[:=-]?)"
-    r"\s*(\d{4})(?![\d.,]\d|\d)",
+    r"(?:(?:ending|ends|finishing|finishes)\s++(?:in|with)|last\s++(?:four|4)(?:\s++(?:digits|numbers))?"
+    r"(?:\s++(?:of|on)\s++(?:my|the|your)\s++(?:card|account))?(?:\s++(?:are|is|being|were))?\s*+[:=-]?)"
+    r"\s*+(\d{4})(?![\d.,]\d|\d)",
     re.IGNORECASE,
 )
-_MASKED_CARD = re.compile(r"(?:[*xX•]{4}[ -]?){1,3}(\d{4})\b|\*{2,}(\d{4})\b")
+_MASKED_CARD = re.compile(r"(?<![*xX•])(?:[*xX•]{4}[ -]?){1,3}(\d{4})\b|(?<!\*)\*{2,}+(\d{4})\b")
 
 _REF_KEYWORDS = (r"order|transaction|txn|trans|case|ticket|reference|ref|invoice|booking|"
                  r"confirmation|tracking|claim|complaint|receipt|reservation|payment|transfer")
 _REFERENCE = re.compile(
     rf"\b(?:{_REF_KEYWORDS})\b\.?"
-    r"(?:\s*(?:number|no\.?|num|nr|id|code|ref|reference|#))?"
-    r"(?:\s*(?:is|was|=)\b)?\s*[:#]?\s*#?\s*"
+    r"(?:\s*+(?:number|no\.?|num|nr|id|code|ref|reference|#))?"
+    r"(?:\s*+(?:is|was|=)\b)?\s*+[:#]?\s*+#?\s*+"
     r"(?P<id>[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){2,39})(?![\w-]|[.,/:]\d)",
     re.IGNORECASE,
 )
@@ -316,7 +317,7 @@ _NUMBER_WORD = (r"(?:an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven
 _AMOUNT = (
     rf"(?:(?:[£$€¥]|US\$|GBP|USD|EUR)\s?(?:{_AMOUNT_NUM})(?:\s?(?:k|m|bn|million|thousand)\b)?"
     rf"|(?:{_AMOUNT_NUM})\s?(?:k|m|bn|million|thousand)?\s?(?:[£$€¥]|{_CURRENCY_WORD}\b)"
-    rf"|{_NUMBER_WORD}(?:[\s-]+(?:and\s+)?{_NUMBER_WORD})*\s+{_CURRENCY_WORD}\b)"
+    rf"|{_NUMBER_WORD}(?:[\s-]++(?:and\s+)?{_NUMBER_WORD})*+\s+{_CURRENCY_WORD}\b)"
 )
 _PERIOD = r"(?:\s?(?:a\.m\.|p\.m\.|am|pm)(?![a-z])|\s+in\s+the\s+(?:morning|afternoon|evening)|\s+(?:at\s+)?night)?"
 _TIME = (
@@ -367,14 +368,23 @@ def find_values(text: str, *, now: datetime) -> list[Match]:
     return sorted(kept, key=lambda m: m.start)
 
 
+MAX_SEARCH_CHARS = 1_000
+
+
 def _dateparser_dates(text: str, *, now: datetime) -> list[Match]:
-    """dateparser.search's dates, kept only where a month, weekday or relative word shows."""
+    """dateparser.search's dates, kept only where a month, weekday or relative word shows.
+
+    Its search grows faster than the text (seconds on a few thousand characters of digits), so
+    longer texts rely on the rules alone."""
+    if len(text) > MAX_SEARCH_CHARS:
+        return []
     try:
         from dateparser.search import search_dates
 
-        found = search_dates(text, languages=["en"], settings={
-            "RELATIVE_BASE": now.replace(tzinfo=None), "PREFER_DATES_FROM": "future",
-            "DATE_ORDER": "DMY", "RETURN_AS_TIMEZONE_AWARE": False}) or []
+        with DATEPARSER_LOCK:
+            found = search_dates(text, languages=["en"], settings={
+                "RELATIVE_BASE": now.replace(tzinfo=None), "PREFER_DATES_FROM": "future",
+                "DATE_ORDER": "DMY", "RETURN_AS_TIMEZONE_AWARE": False}) or []
     except Exception:  # the library raises on some odd inputs
         log.debug("dateparser search failed", exc_info=True)
         return []

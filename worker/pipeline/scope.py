@@ -39,7 +39,7 @@ def scope_texts(text: str, entities: Sequence[Entity]) -> list[str]:
     for entity in sorted(entities, key=lambda e: -len(e.text)):
         if entity.type in GENERIC and entity.text.strip():
             text = text.replace(entity.text, GENERIC[entity.type])
-    text = " ".join(text.split(" "))
+    text = " ".join(text.split())
     sentences = [s.strip() for s in _SENTENCE_END.split(text) if len(s.split()) >= 3]
     return [text, *[s for s in sentences[:MAX_SENTENCES] if s != text]]
 

@@ -164,19 +164,20 @@ class Triager:
             for item, result in zip(parsed, results)
         ]
         self._classify(parsed, readings, results)
-        self._understand(parsed, readings, results)
+        self._understand(parsed, results)
         elapsed = (time.perf_counter() - started) * 1000 / max(1, len(raws))
         for result in results:
             result.timings_ms["total"] = round(elapsed, 3)
         return results
 
-    def _understand(self, parsed: list[Parsed], readings: list[list[Reading]], results: list[TriageResult]) -> None:
+    def _understand(self, parsed: list[Parsed], results: list[TriageResult]) -> None:
         chosen = [i for i, item in enumerate(parsed) if item.ticket is not None]
+        limit = self.settings.max_body_chars  # a transcript gets no more room than a body
         texts = [
             Texts(
                 text=parsed[i].ticket.text,  # type: ignore[union-attr]
-                image=[r.text for r in readings[i] if r.kind == "image" and r.text],
-                audio=[r.text for r in readings[i] if r.kind == "audio" and r.text],
+                image=[(t["attachment"], t["text"][:limit]) for t in results[i].transcripts if t["source"] == "image"],
+                audio=[(t["attachment"], t["text"][:limit]) for t in results[i].transcripts if t["source"] == "audio"],
             )
             for i in chosen
         ]

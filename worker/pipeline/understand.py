@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from worker.contract import CustomerContext, ErrorEntry, Ticket, TriageResult
+from worker.contract import CustomerContext, ErrorEntry, Reply, ReplyAction, Ticket, TriageResult
 from worker.pipeline.entities import EntityExtractor, Source
 from worker.pipeline.intent import ModelNotBuilt
 from worker.pipeline.knowledge import REPLIES_FILE, KnowledgeBase
@@ -27,6 +27,7 @@ from worker.pipeline.scope import ScopeModel, scope_texts
 from worker.pipeline.sentence_encoder import SentenceEncoder
 from worker.pipeline.sentiment import score_sentiment
 from worker.pipeline.tagger import EntityTagger, TaggerNotBuilt
+from worker.redact import redact_text
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,11 @@ def _optional(what: str, load: Callable[[], T]) -> T | None:
         return None
 
 
+def _error(where: str, exc: Exception, *, code: str = "model_error") -> ErrorEntry:
+    """An error entry whose message is masked before it is cut, so no half-address slips through."""
+    return ErrorEntry(where=where, code=code, message=redact_text(f"{type(exc).__name__}: {exc}")[:500])
+
+
 def _taxonomy_matches(folder: Path, labels: Sequence[str]) -> bool:
     """Whether the knowledge folder was written for this taxonomy. One that shares no intent with
     the model (a model trained with `ticketfusion train` on other labels) is set aside with a
@@ -63,24 +69,25 @@ def _taxonomy_matches(folder: Path, labels: Sequence[str]) -> bool:
 
 @dataclass
 class Texts:
-    """A ticket's texts by where they came from: its own words, screenshots, voice notes."""
+    """A ticket's texts by where they came from: its own words, and each screenshot's or voice
+    note's transcript with the attachment's index."""
 
     text: str = ""
-    image: list[str] = field(default_factory=list)
-    audio: list[str] = field(default_factory=list)
+    image: list[tuple[int, str]] = field(default_factory=list)
+    audio: list[tuple[int, str]] = field(default_factory=list)
 
-    def sources(self) -> list[tuple[str, Source]]:
-        pairs: list[tuple[str, Source]] = [(self.text, "text")] if self.text else []
-        pairs += [(t, "image") for t in self.image if t] + [(t, "audio") for t in self.audio if t]
+    def sources(self) -> list[tuple[str, Source, int | None]]:
+        pairs: list[tuple[str, Source, int | None]] = [(self.text, "text", None)] if self.text else []
+        pairs += [(t, "image", i) for i, t in self.image if t] + [(t, "audio", i) for i, t in self.audio if t]
         return pairs
 
     def customer_words(self) -> str:
         """What the customer wrote or said (a screenshot's text is mostly someone else's)."""
-        spoken = " ".join(t for t in self.audio if t)
-        return " ".join(part for part in (self.text, spoken) if part) or " ".join(self.image)
+        spoken = " ".join(t for _, t in self.audio if t)
+        return " ".join(part for part in (self.text, spoken) if part) or " ".join(t for _, t in self.image)
 
     def joined(self) -> str:
-        return " ".join(text for text, _ in self.sources())
+        return " ".join(text for text, _, _ in self.sources())
 
 
 class Understanding:
@@ -120,8 +127,9 @@ class Understanding:
                                    repeat_contact_days=settings.repeat_contact_days)
         if scope is not None and settings.out_of_scope_threshold:
             scope.out_of_scope_threshold = settings.out_of_scope_threshold
-        fitted = scope.auto_send_threshold if scope is not None else NEVER
-        gates = Gates(auto_send=settings.auto_send_threshold or fitted, escalate_sentiment=settings.escalate_sentiment)
+        # Without out-of-scope detection nothing is known to be in scope, so nothing is sent unreviewed.
+        auto_send = NEVER if scope is None or encoder is None else (settings.auto_send_threshold or scope.auto_send_threshold)
+        gates = Gates(auto_send=auto_send, escalate_sentiment=settings.escalate_sentiment)
         articles = ArticleIndex.build(knowledge.articles, encoder) if knowledge and encoder else None
         return cls(extractor=EntityExtractor(tagger, phone_region=settings.phone_region), encoder=encoder,
                    scope=scope, knowledge=knowledge, rules=rules, articles=articles, gates=gates,
@@ -141,31 +149,49 @@ class Understanding:
         self._entities(tickets, texts, results)
         entities_ms = (time.perf_counter() - started) * 1000 / len(tickets)
         started = time.perf_counter()
-        vectors = self._scope(texts, results)
+        try:
+            vectors = self._scope(texts, results)
+        except Exception as exc:  # scoring failed: nothing is known to be in scope, so nothing is auto-sent
+            log.exception("out-of-scope scoring failed on a batch of %d", len(tickets))
+            vectors = [None] * len(results)
+            for result in results:
+                result.errors.append(_error("scope", exc))
         scope_ms = (time.perf_counter() - started) * 1000 / len(tickets)
         for ticket, ticket_texts, result, vector in zip(tickets, texts, results, vectors):
             started = time.perf_counter()
-            self._decide(ticket, ticket_texts, result, vector, context)
+            try:
+                self._decide(ticket, ticket_texts, result, vector, context)
+            except Exception as exc:  # one ticket's priority or reply must not cost the batch
+                log.exception("priority or reply failed for %s", ticket.ticket_id)
+                result.errors.append(_error("reply", exc))
+                result.reply = Reply(action=ReplyAction.escalate, reasons=["the reply stage failed; see errors"])
             result.timings_ms["entities"] = round(entities_ms, 3)
             result.timings_ms["scope"] = round(scope_ms, 3)
             result.timings_ms["reply"] = round((time.perf_counter() - started) * 1000, 3)
 
     def _entities(self, tickets: Sequence[Ticket], texts: Sequence[Texts], results: Sequence[TriageResult]) -> None:
-        flat, sources, nows, owners = [], [], [], []
+        flat, sources, nows, owners, attachments = [], [], [], [], []
         for index, (ticket, ticket_texts) in enumerate(zip(tickets, texts)):
-            for text, source in ticket_texts.sources():
+            for text, source, attachment in ticket_texts.sources():
                 flat.append(text)
                 sources.append(source)
                 nows.append(ticket.created_at)
                 owners.append(index)
+                attachments.append(attachment)
         try:
             found = self.extractor.extract(flat, sources=sources, nows=nows)
-        except Exception as exc:  # an extraction bug must cost the entities, not the tickets
-            log.exception("entity extraction failed on a batch of %d texts", len(flat))
-            for result in results:
-                result.errors.append(ErrorEntry(where="entities", code="model_error", message=str(exc)[:500]))
-            return
-        for owner, entities in zip(owners, found):
+        except Exception:  # retry text by text, so that one bad text costs only its own entities
+            log.exception("entity extraction failed on a batch of %d texts; retrying one by one", len(flat))
+            found = []
+            for index, text in enumerate(flat):
+                try:
+                    found += self.extractor.extract([text], sources=[sources[index]], nows=[nows[index]])
+                except Exception as exc:
+                    results[owners[index]].errors.append(_error("entities", exc))
+                    found.append([])
+        for owner, attachment, entities in zip(owners, attachments, found):
+            for entity in entities:
+                entity.attachment = attachment
             results[owner].entities.extend(entities)
 
     def _scope(self, texts: Sequence[Texts], results: Sequence[TriageResult]) -> list[np.ndarray | None]:
@@ -218,7 +244,7 @@ class Understanding:
             return context(ticket)
         except Exception as exc:  # the CRM being down costs the greeting and repeat count only
             log.warning("customer context for %s unavailable: %s", ticket.ticket_id, exc)
-            result.errors.append(ErrorEntry(where="crm", code="context_unavailable", message=str(exc)[:300]))
+            result.errors.append(_error("crm", exc, code="context_unavailable"))
             return CustomerContext()
 
 

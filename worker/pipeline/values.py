@@ -13,12 +13,15 @@ from __future__ import annotations
 import calendar
 import logging
 import re
+import threading
 from datetime import date, datetime, timedelta
 from typing import Any
 
 __all__ = ["parse_amount", "parse_date", "parse_date_range", "parse_time"]
 
 log = logging.getLogger(__name__)
+#: dateparser keeps shared caches that are not thread-safe (scrapinghub/dateparser#441).
+DATEPARSER_LOCK = threading.Lock()
 
 _WEEKDAYS = {
     name: index
@@ -334,17 +337,18 @@ def _dateparser(text: str, now: datetime, *, prefer: str) -> date | None:
     try:
         import dateparser
 
-        parsed = dateparser.parse(
-            text,
-            languages=["en"],
-            settings={
-                "RELATIVE_BASE": now.replace(tzinfo=None),
-                "PREFER_DATES_FROM": prefer,
-                "DATE_ORDER": "DMY",
-                "PREFER_DAY_OF_MONTH": "first",
-                "RETURN_AS_TIMEZONE_AWARE": False,
-            },
-        )
+        with DATEPARSER_LOCK:
+            parsed = dateparser.parse(
+                text,
+                languages=["en"],
+                settings={
+                    "RELATIVE_BASE": now.replace(tzinfo=None),
+                    "PREFER_DATES_FROM": prefer,
+                    "DATE_ORDER": "DMY",
+                    "PREFER_DAY_OF_MONTH": "first",
+                    "RETURN_AS_TIMEZONE_AWARE": False,
+                },
+            )
     except Exception:  # the library raises on some odd inputs
         log.debug("dateparser failed on %r", text, exc_info=True)
         return None

@@ -123,6 +123,7 @@ def triage_figures(settings: Settings, *, progress: bool = True) -> tuple[dict[s
         "n": {name: len(rows) for name, rows in results.items()},
         "intent_accuracy": round(float(correct.mean()), 4),
         "out_of_scope": {
+            "threshold": triager.understanding.scope.out_of_scope_threshold if triager.understanding.scope else None,
             "auroc_oos_val": round(auroc(arrays["in_scope_score"], arrays["oos_val_score"]), 4),
             "auroc_other_domains_val": round(auroc(arrays["in_scope_score"], arrays["other_domains_val_score"]), 4),
             "false_flag_rate_in_scope": round(float(arrays["in_scope_flag"].mean()), 4),
@@ -180,6 +181,9 @@ def _plots(out: Path, figures: dict[str, Any], arrays: dict[str, np.ndarray]) ->
     right.hist(arrays["in_scope_score"], bins=edges, alpha=0.6, label="Banking77 validation", density=True)
     right.hist(arrays["oos_val_score"], bins=edges, alpha=0.6, label="CLINC150 oos_val", density=True)
     right.hist(arrays["other_domains_val_score"], bins=edges, alpha=0.4, label="CLINC150 other domains", density=True)
+    if figures["triage"]["out_of_scope"]["threshold"] is not None:
+        right.axvline(figures["triage"]["out_of_scope"]["threshold"], color="tab:red", alpha=0.6,
+                      label=f"threshold {figures['triage']['out_of_scope']['threshold']:.2f}")
     right.set(xlabel="out-of-scope score", ylabel="density", yscale="log", title="Out-of-scope score")
     right.legend(fontsize=8)
     fig.tight_layout()

@@ -377,3 +377,11 @@ def _dump_all_tables(store: CrmStore) -> str:
             for row in connection.exec_driver_sql(f"SELECT * FROM {table}"):
                 parts.append(" | ".join(str(value) for value in row))
     return "\n".join(parts)
+
+
+def test_triage_result_reads_back_the_stored_result(store: CrmStore) -> None:
+    """The stored result of a ticket comes back whole; an unknown ticket has none."""
+    store.record(ticket("T-read"), result("T-read", label="card_arrival"))
+    stored = store.triage_result("T-read")
+    assert stored is not None and stored["intent"]["label"] == "card_arrival"
+    assert store.triage_result("T-none") is None

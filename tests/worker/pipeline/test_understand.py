@@ -58,6 +58,7 @@ def test_entities_from_a_screenshot_say_so(triager: Triager, tmp_path: Path) -> 
     result = triager.triage(_ticket("", attachments=[{"kind": "image", "uri": str(path)}]))
     amounts = [e for e in result.entities if e.type == "amount"]
     assert amounts and amounts[0].source == "image" and amounts[0].value["amount"] == 45.99
+    assert amounts[0].attachment == 0 and result.transcripts[0]["attachment"] == 0
     transcript = result.transcripts[0]["text"]
     assert transcript[amounts[0].start:amounts[0].end] == amounts[0].text
 
@@ -154,3 +155,17 @@ def test_relative_dates_follow_the_ticket_creation_time(triager: Triager) -> Non
     created = datetime(2021, 1, 1, 12, tzinfo=timezone.utc)
     result = triager.triage(_ticket("My card payment yesterday was declined", created_at=created.isoformat()))
     assert _types(result)["date"] == ["2020-12-31"]
+
+
+def test_a_failing_extractor_costs_only_the_entities(triager: Triager, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When entity extraction breaks, every ticket is still classified and replied to, each with an error entry."""
+    def broken(*args, **kwargs):
+        raise RuntimeError("tagger exploded on card 4539 1488 0343 6467")
+
+    monkeypatch.setattr(triager.understanding.extractor, "extract", broken)
+    results = triager.triage_batch([_ticket("How do I change my PIN?", ticket_id="U-a"),
+                                    _ticket("Where is my card?", ticket_id="U-b")])
+    for result in results:
+        assert result.intent is not None and result.reply is not None and result.entities == []
+        assert [(e.where, e.code) for e in result.errors] == [("entities", "model_error")]
+        assert "4539" not in result.errors[0].message
