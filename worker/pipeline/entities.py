@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from worker.contract import Entity
 from worker.pipeline.patterns import Match, card_spans, find_structured, find_values
-from worker.pipeline.tagger import EntityTagger, TaggedSpan
+from worker.pipeline.tagger import EntityTagger
 from worker.pipeline.values import parse_amount, parse_date, parse_date_range, parse_time
 
 Source = Literal["text", "image", "audio"]
@@ -102,4 +102,4 @@ def _entity(kind: str, start: int, end: int, text: str, value: Any, source: Sour
     return Entity(type=kind, text=text, start=start, end=end, value=value, source=source)
 
 
-__all__ = ["EntityExtractor", "TaggedSpan", "normalise"]
+__all__ = ["EntityExtractor", "normalise"]

@@ -248,4 +248,4 @@ class Understanding:
             return CustomerContext()
 
 
-__all__ = ["ContextLookup", "ModelNotBuilt", "Texts", "Understanding"]
+__all__ = ["ContextLookup", "Texts", "Understanding"]

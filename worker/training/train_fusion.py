@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from worker.pipeline.fusion import FUSION_METHODS, MEDIA_MODALITIES, MODALITIES, TEXT_MODALITIES, ModalityInputs, assemble
+from worker.pipeline.fusion import FUSION_METHODS, MEDIA_MODALITIES, MODALITIES, TEXT_MODALITIES, assemble
 from worker.settings import Settings, get_settings
 from worker.training.data import default_paths, load_split, sha256_file
 from worker.training.fusion_data import (
