@@ -52,6 +52,15 @@ class ScopeScore:
     nearest: float
 
 
+def scope_features(bank: np.ndarray, vectors: np.ndarray, confidences: np.ndarray) -> np.ndarray:
+    """[best similarity to ``bank``, mean of the best five, log confidence] per row of ``vectors``;
+    the one definition that fitting (``train_scope``) and serving share."""
+    sims = np.asarray(vectors, dtype=np.float32) @ bank.T
+    best = -np.partition(-sims, NEIGHBOURS - 1, axis=1)[:, :NEIGHBOURS]
+    confidences = np.clip(np.asarray(confidences, dtype=np.float64), 1e-9, 1.0)
+    return np.c_[best.max(axis=1), best.mean(axis=1), np.log(confidences)]
+
+
 class ScopeModel:
     """The bank of known-ticket vectors and the fitted combination; see :meth:`score`."""
 
@@ -76,10 +85,7 @@ class ScopeModel:
 
     def features(self, vectors: np.ndarray, confidences: np.ndarray) -> np.ndarray:
         """[best similarity, mean of the best five, log confidence] per row."""
-        sims = np.asarray(vectors, dtype=np.float32) @ self._bank.T
-        best = -np.partition(-sims, NEIGHBOURS - 1, axis=1)[:, :NEIGHBOURS]
-        confidences = np.clip(np.asarray(confidences, dtype=np.float64), 1e-9, 1.0)
-        return np.c_[best.max(axis=1), best.mean(axis=1), np.log(confidences)]
+        return scope_features(self._bank, vectors, confidences)
 
     def score(self, vectors: np.ndarray, confidences: np.ndarray) -> list[ScopeScore]:
         """One score per row of ``vectors`` (unit-length base-encoder vectors)."""

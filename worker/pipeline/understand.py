@@ -100,7 +100,7 @@ class Understanding:
 
     def __init__(self, *, extractor: EntityExtractor, encoder: SentenceEncoder | None, scope: ScopeModel | None,
                  knowledge: KnowledgeBase | None, rules: PriorityRules, articles: ArticleIndex | None,
-                 gates: Gates, repeat_contact_days: int) -> None:
+                 gates: Gates) -> None:
         self.extractor = extractor
         self.encoder = encoder
         self.scope = scope if encoder is not None else None
@@ -108,7 +108,6 @@ class Understanding:
         self.rules = rules
         self.articles = articles
         self.gates = gates
-        self.repeat_contact_days = repeat_contact_days
 
     @classmethod
     def load(cls, settings: Settings, *, labels: Sequence[str]) -> Understanding:
@@ -132,13 +131,7 @@ class Understanding:
         gates = Gates(auto_send=auto_send, escalate_sentiment=settings.escalate_sentiment)
         articles = ArticleIndex.build(knowledge.articles, encoder) if knowledge and encoder else None
         return cls(extractor=EntityExtractor(tagger, phone_region=settings.phone_region), encoder=encoder,
-                   scope=scope, knowledge=knowledge, rules=rules, articles=articles, gates=gates,
-                   repeat_contact_days=settings.repeat_contact_days)
-
-    @property
-    def version(self) -> str:
-        tagger = self.extractor.tagger
-        return tagger.version if tagger is not None else "tagger:none"
+                   scope=scope, knowledge=knowledge, rules=rules, articles=articles, gates=gates)
 
     def apply(self, tickets: Sequence[Ticket], texts: Sequence[Texts], results: Sequence[TriageResult], *,
               context: ContextLookup | None = None) -> None:

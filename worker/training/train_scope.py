@@ -69,7 +69,7 @@ def train_scope(*, data_dir: Path, models_dir: Path, target_precision: float, fa
                 threads: int = 0) -> dict:
     """Fit, choose thresholds, write the artifacts; returns the scope.json content."""
     from worker.pipeline.intent import IntentModel
-    from worker.pipeline.scope import ScopeModel
+    from worker.pipeline.scope import scope_features
     from worker.pipeline.sentence_encoder import SentenceEncoder
 
     banking = data_dir / "banking77" / "train.csv"
@@ -88,13 +88,12 @@ def train_scope(*, data_dir: Path, models_dir: Path, target_precision: float, fa
     folder = models_dir / "scope"
     folder.mkdir(parents=True, exist_ok=True)
     np.save(folder / "bank.npy", bank.astype(np.float16))
-    bank_model = ScopeModel(bank.astype(np.float16).astype(np.float32),
-                            {"weights": [0, 0, 0], "bias": 0, "thresholds": {"out_of_scope": 1, "auto_send": 1}})
+    served_bank = bank.astype(np.float16).astype(np.float32)  # what the worker will load
 
     def features(texts: list[str]) -> tuple[np.ndarray, list]:
         predictions = intent.predict(texts)
         confidence = np.array([p.confidence for p in predictions])
-        return bank_model.features(encoder.encode(texts), confidence), predictions
+        return scope_features(served_bank, encoder.encode(texts), confidence), predictions
 
     log.info("scoring validation and CLINC150 texts")
     f_in, p_in = features(split.val_texts)
