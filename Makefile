@@ -35,8 +35,8 @@ test: models
 	$(PY) -m pytest -ra
 
 bench: models
-	$(PY) -m worker.training.bench --out docs/performance.md
-	$(PY) -m worker.training.bench_media --out docs/performance-media.md
+	$(PY) -m worker.benchmarks.bench --out docs/performance.md
+	$(PY) -m worker.benchmarks.media --out docs/performance-media.md
 
 # Only `ticketfusion data synth` (training data) needs these; the worker never does.
 synth-tools:

@@ -4,16 +4,6 @@ Imports the contract, the settings, ``worker.app`` and celery's client side only
 pipeline, torch or onnxruntime — so any system that creates tickets can use it cheaply.
 """
 
-from worker.blobs import (
-    AttachmentNotFound,
-    AttachmentTooLarge,
-    BlobError,
-    BlobNotFound,
-    BlobRef,
-    BlobStore,
-    InvalidBlobUri,
-    UnsupportedUriScheme,
-)
 from producers.enqueue import (
     AttachmentUnreadable,
     Enqueued,
@@ -27,6 +17,16 @@ from producers.enqueue import (
     validate_ticket,
 )
 from producers.sources import SourceError, SourceLine, parse_mapping, read_tickets
+from worker.blobs import (
+    AttachmentNotFound,
+    AttachmentTooLarge,
+    BlobError,
+    BlobNotFound,
+    BlobRef,
+    BlobStore,
+    InvalidBlobUri,
+    UnsupportedUriScheme,
+)
 
 __all__ = [
     "AttachmentUnreadable",

@@ -20,15 +20,16 @@ from typing import Any
 from celery import Celery
 from pydantic import ValidationError
 
-from worker.blobs import BlobError, BlobStore, local_path
 from producers.sources import SourceLine, read_tickets
 from worker.app import app as default_app
 from worker.app import triage_chain
+from worker.blobs import BlobError, BlobStore, local_path
 from worker.contract import Attachment, ErrorEntry, Ticket, describe_validation_error
+from worker.errors import TicketfusionError
 from worker.settings import Settings, get_settings
 
 
-class InvalidTicket(ValueError):
+class InvalidTicket(TicketfusionError, ValueError):
     """A ticket breaks the contract; ``errors`` names each field and reason."""
 
     def __init__(self, errors: list[ErrorEntry]) -> None:
@@ -36,7 +37,7 @@ class InvalidTicket(ValueError):
         super().__init__("; ".join(f"{entry.where}: {entry.message}" for entry in errors))
 
 
-class EnqueueInterrupted(RuntimeError):
+class EnqueueInterrupted(TicketfusionError, RuntimeError):
     """Publishing stopped part-way (e.g. the broker went away); ``report`` says what was sent."""
 
     def __init__(self, report: EnqueueReport, cause: BaseException) -> None:

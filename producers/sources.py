@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from worker.blobs import UnsupportedUriScheme, local_path
 from worker.contract import ErrorEntry, Limits, Ticket, describe_validation_error
+from worker.errors import TicketfusionError
 from worker.settings import Settings, get_settings
 
 Format = Literal["jsonl", "csv"]
@@ -33,7 +34,7 @@ TICKET_FIELDS = frozenset(Ticket.model_fields)
 _CHUNK = 64 * 1024
 
 
-class SourceError(ValueError):
+class SourceError(TicketfusionError, ValueError):
     """A problem with the whole file (format, header, mapping) rather than with one record."""
 
 

@@ -91,7 +91,12 @@ def running_worker(env: dict[str, str], log_path: Path, *, concurrency: int = 2)
     from celery import Celery
 
     from worker.app import configure
-    from worker.cli.processes import WorkerDidNotStart, start_worker, stop_process, wait_until_ready
+    from worker.cli.processes import (
+        WorkerDidNotStart,
+        start_worker,
+        stop_process,
+        wait_until_ready,
+    )
     from worker.settings import Settings
 
     client = Celery("tests")

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from worker.errors import TicketfusionError
+
 BLOB_SCHEME = "blob"
 _CHUNK = 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
-class BlobError(Exception):
+class BlobError(TicketfusionError):
     """Base of the store's errors, so a caller can catch them all in one place."""
 
 

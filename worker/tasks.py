@@ -11,14 +11,18 @@ import threading
 from typing import Any
 
 from celery.app import trace
-from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    worker_process_init,
+)
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from worker.app import CRM_TASK, TRIAGE_TASK, app
 from worker.contract import CustomerContext, Ticket, TriageResult
 from worker.crm.store import CrmStore, TicketMismatch
-from worker.pipeline.triage import Triager, parse_ticket
-from worker.redact import RedactingFilter, redact_result, redact_ticket
+from worker.orchestrator.triager import Triager, parse_ticket
+from worker.pii.redaction import RedactingFilter, redact_result, redact_ticket
 from worker.settings import get_settings
 
 log = logging.getLogger(__name__)

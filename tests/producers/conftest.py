@@ -16,8 +16,8 @@ import pytest
 import redis
 from celery import Celery
 
-from worker.blobs import BlobStore
 from worker.app import configure
+from worker.blobs import BlobStore
 from worker.settings import Settings
 
 REDIS_URL = "redis://127.0.0.1:6379/11"

@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 import redis
 from celery.result import AsyncResult
+from samples import long_flac, png_bomb, screenshot_png, silence_wav
 
-from samples import png_bomb, screenshot_png, silence_wav, long_flac
-
-from worker.blobs import BlobStore
 from producers.enqueue import enqueue_many, enqueue_ticket
 from worker.app import CRM_TASK, triage_chain
+from worker.blobs import BlobStore
 from worker.crm.store import CrmStore
 
 CARD = "4539 1488 0343 6467"  # a Luhn-valid test number

@@ -97,8 +97,8 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    from worker.training.data import default_paths
-    from worker.training.train_intent import train_intent
+    from worker.training.data.splits import default_paths
+    from worker.training.fitting.intent import train_intent
 
     data, out_dir = default_paths(args.data, args.out)
     metrics = train_intent(
@@ -115,7 +115,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
-    from worker.training.synth import synthesize
+    from worker.training.data.synth import synthesize
 
     report = synthesize(
         out=args.out or Path(settings.state_dir) / "synth",
@@ -135,7 +135,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     out = args.out or Path(settings.state_dir) / "eval"
     synth = args.synth or Path(settings.state_dir) / "synth"
     if args.part in ("all", "understanding"):
-        from worker.training.evaluate_understanding import evaluate_understanding
+        from worker.training.evaluation.understanding import evaluate_understanding
 
         console.print(f"report written to {evaluate_understanding(settings, out=out, progress=not args.no_progress)}")
     if args.part in ("all", "media"):
@@ -143,7 +143,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
             console.print(f"no synthetic media split in {synth}: media evaluation skipped "
                           "(make one with `ticketfusion data synth`)")
             return 0 if args.part == "all" else 1
-        from worker.training.evaluate import evaluate
+        from worker.training.evaluation.accuracy import evaluate
 
         report = evaluate(settings, synth=synth, out=out, limit=args.limit, progress=not args.no_progress)
         console.print(f"report written to {report}")
@@ -152,19 +152,19 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     if args.models_command == "build":
-        from worker.training.build import build_models
+        from worker.training.export.build import build_models
 
         build_models(Path(settings.models_dir), force=args.force)
         return 0
-    from worker.pipeline.intent import IntentModel
+    from worker.text.intent import IntentModel
 
     model = IntentModel.load(
         Path(settings.models_dir), precision=settings.intent_precision, device=settings.device
     )
     manifest = Path(settings.models_dir) / "manifest.json"
     console.print(f"intent model {model.version}: {len(model.labels)} labels on {model.provider}")
-    from worker.pipeline.media import MediaReader
-    from worker.pipeline.media_errors import MediaError
+    from worker.errors import MediaError
+    from worker.media.reader import MediaReader
 
     reader = MediaReader(settings)
     for name in ("ocr", "vad", "asr", "image_encoder", "audio_encoder"):
@@ -175,13 +175,13 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     for name, provider in reader.providers().items():
         console.print(f"{name}: {provider}")
     try:
-        from worker.pipeline.fusion import FusionModel
+        from worker.fusion.model import FusionModel
 
         fusion = FusionModel.load(Path(settings.models_dir), method=settings.fusion_method, device=settings.device)
         console.print(f"fusion: {fusion.version} on {fusion.provider}")
     except MediaError as exc:
         console.print(f"fusion: not available ({exc})")
-    from worker.pipeline.understand import Understanding
+    from worker.orchestrator.understand import Understanding
 
     understanding = Understanding.load(settings, labels=model.labels)
     tagger = understanding.extractor.tagger

@@ -17,7 +17,13 @@ from producers.enqueue import enqueue_file
 from worker.app import configure
 from worker.cli.embedded import embedded_redis
 from worker.cli.processes import start_worker, stop_process
-from worker.cli.render import history_table, print_line_errors, reply_panel, results_table, wait_for
+from worker.cli.render import (
+    history_table,
+    print_line_errors,
+    reply_panel,
+    results_table,
+    wait_for,
+)
 from worker.crm.store import CrmStore
 from worker.settings import Settings
 

@@ -11,8 +11,10 @@ from typing import IO
 
 from celery import Celery
 
+from worker.errors import TicketfusionError
 
-class WorkerDidNotStart(RuntimeError):
+
+class WorkerDidNotStart(TicketfusionError, RuntimeError):
     """The worker process exited, or did not answer a ping in time; the message holds its log."""
 
 

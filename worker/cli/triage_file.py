@@ -9,11 +9,17 @@ from itertools import islice
 from pathlib import Path
 from tempfile import NamedTemporaryFile
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from producers.sources import SourceLine, read_tickets
 from worker.contract import ErrorEntry, TriageResult
-from worker.pipeline.triage import Triager
+from worker.orchestrator.triager import Triager
 from worker.settings import Settings
 
 

@@ -1,6 +1,6 @@
 """The CRM schema: customers, their tickets, the latest triage of each ticket, and events.
 
-Every text column holds redacted text only (see :mod:`worker.redact`); ``ticket_id`` is the
+Every text column holds redacted text only (see :mod:`worker.pii.redaction`); ``ticket_id`` is the
 idempotency key, so a redelivered ticket updates rows instead of adding them. The migration in
 ``migrations/versions`` is the source of truth for the database; these models must match it.
 """

@@ -26,7 +26,8 @@ from sqlalchemy.engine import URL, make_url
 
 from worker.contract import CustomerContext, Ticket, TriageResult
 from worker.crm.models import DISPLAY_NAME_LENGTH, Customer, Event, TicketRow, TriageRow
-from worker.redact import redact_result, redact_text, redact_ticket
+from worker.errors import TicketfusionError
+from worker.pii.redaction import redact_result, redact_text, redact_ticket
 
 __all__ = ["CrmStore", "TicketMismatch", "UnsupportedDatabase", "MIGRATIONS_DIR"]
 
@@ -38,11 +39,11 @@ _SQLITE_BUSY_TIMEOUT_S = 30
 _ALEMBIC_LOCK = threading.Lock()
 
 
-class UnsupportedDatabase(ValueError):
+class UnsupportedDatabase(TicketfusionError, ValueError):
     """The URL names a database other than SQLite or PostgreSQL."""
 
 
-class TicketMismatch(ValueError):
+class TicketMismatch(TicketfusionError, ValueError):
     """The result belongs to another ticket or customer than the ticket it came with."""
 
 

