@@ -8,6 +8,7 @@ context={"limits": settings.limits()})``) so that they stay settings, not consta
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Annotated, Any, Literal
@@ -247,6 +248,40 @@ class TriageResult(BaseModel):
     triaged_at: UtcDatetime = Field(default_factory=_now)
     contract_version: str = CONTRACT_VERSION
 
+    def summary(self) -> TriageSummary:
+        """The result flattened to plain values, as the CRM's columns and events and the
+        ``crm_update`` task's answer carry it."""
+        return TriageSummary(
+            ticket_id=self.ticket_id,
+            customer_id=self.customer_id,
+            intent=self.intent.label if self.intent else None,
+            confidence=self.intent.confidence if self.intent else None,
+            out_of_scope=self.out_of_scope,
+            priority=self.priority.level if self.priority else None,
+            sentiment=self.sentiment.label if self.sentiment else None,
+            action=self.reply.action.value if self.reply else None,
+            entities=tuple(sorted({entity.type for entity in self.entities})),
+            errors=tuple(f"{error.where}: {error.code}" for error in self.errors),
+            model_version=self.model_version,
+        )
+
+
+@dataclass(frozen=True)
+class TriageSummary:
+    """A :class:`TriageResult` flattened to plain values (see :meth:`TriageResult.summary`):
+    ``entities`` are the distinct entity types, sorted; ``errors`` read ``"where: code"``."""
+
+    ticket_id: str
+    customer_id: str | None
+    intent: str | None
+    confidence: float | None
+    out_of_scope: bool
+    priority: str | None
+    sentiment: str | None
+    action: str | None
+    entities: tuple[str, ...]
+    errors: tuple[str, ...]
+    model_version: str
 
 
 def describe_validation_error(error: ValidationError, *, where_prefix: str = "") -> list[ErrorEntry]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +17,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from worker.contract import Limits
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _limit(name: str, **constraints: Any) -> Any:
+    """A settings field for one of :class:`Limits`, defaulting to the contract's value."""
+    return Field(default=Limits.model_fields[name].default, **constraints)
 
 
 class Settings(BaseSettings):
@@ -54,11 +60,12 @@ class Settings(BaseSettings):
         default=3600, ge=60, description="Redis visibility timeout; must exceed the longest task."
     )
     result_expires_s: int = Field(default=86400, description="How long results stay in Redis.")
-    max_body_chars: int = Field(default=20_000, ge=1)
-    max_subject_chars: int = Field(default=1_000, ge=1)
-    max_attachments: int = Field(default=10, ge=0)
-    max_attachment_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
-    max_metadata_bytes: int = Field(default=16 * 1024, ge=2, description="Ticket metadata as JSON.")
+    # The contract's limits: defaults from worker.contract.Limits, bounds and env names here.
+    max_body_chars: int = _limit("max_body_chars", ge=1)
+    max_subject_chars: int = _limit("max_subject_chars", ge=1)
+    max_attachments: int = _limit("max_attachments", ge=0)
+    max_attachment_bytes: int = _limit("max_attachment_bytes", ge=1)
+    max_metadata_bytes: int = _limit("max_metadata_bytes", ge=2, description="Ticket metadata as JSON.")
     max_line_bytes: int = Field(default=1024 * 1024, ge=1, description="Longest input line.")
     max_image_pixels: int = Field(
         default=40_000_000, ge=1, description="Decoded image size limit; refuses decompression bombs."
@@ -128,13 +135,7 @@ class Settings(BaseSettings):
 
     def limits(self) -> Limits:
         """The contract's limits, as configured."""
-        return Limits(
-            max_body_chars=self.max_body_chars,
-            max_subject_chars=self.max_subject_chars,
-            max_attachments=self.max_attachments,
-            max_attachment_bytes=self.max_attachment_bytes,
-            max_metadata_bytes=self.max_metadata_bytes,
-        )
+        return Limits(**{name: getattr(self, name) for name in Limits.model_fields})
 
 
 @lru_cache(maxsize=1)

@@ -107,17 +107,18 @@ def crm_update(payload: dict[str, Any]) -> dict[str, Any]:
     A database outage retries with backoff (about an hour in all) instead of losing the write.
     """
     result = TriageResult.model_validate(payload["result"])
+    flat = result.summary()
     summary: dict[str, Any] = {
-        "ticket_id": result.ticket_id,
-        "customer_id": result.customer_id,
+        "ticket_id": flat.ticket_id,
+        "customer_id": flat.customer_id,
         "recorded": False,
-        "intent": result.intent.label if result.intent else None,
-        "confidence": result.intent.confidence if result.intent else None,
-        "out_of_scope": result.out_of_scope,
-        "priority": result.priority.level if result.priority else None,
-        "action": result.reply.action.value if result.reply else None,
-        "entities": sorted({entity.type for entity in result.entities}),
-        "errors": [f"{error.where}: {error.code}" for error in result.errors],
+        "intent": flat.intent,
+        "confidence": flat.confidence,
+        "out_of_scope": flat.out_of_scope,
+        "priority": flat.priority,
+        "action": flat.action,
+        "entities": list(flat.entities),
+        "errors": list(flat.errors),
     }
     if payload.get("ticket") is None:
         log.warning("ticket %s not recorded: it failed validation", result.ticket_id)

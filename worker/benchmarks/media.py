@@ -62,8 +62,11 @@ def _inputs(settings: Settings, n: int) -> tuple[list[Path], list[Path]]:
 def _made_inputs(folder: Path, n: int) -> tuple[list[Path], list[Path]]:
     import random
 
-    from worker.training.data.screens import available_fonts, render_screenshot
-    from worker.training.data.voices import available_voices, render_voice
+    from worker.training.data.synthetic.screens import (
+        available_fonts,
+        render_screenshot,
+    )
+    from worker.training.data.synthetic.voices import available_voices, render_voice
 
     folder.mkdir(parents=True, exist_ok=True)
     sentences = ["My card has not arrived yet, it has been two weeks.", "Why was I charged a fee for this transfer?",

@@ -98,7 +98,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from worker.training.data.splits import default_paths
-    from worker.training.fitting.intent import train_intent
+    from worker.training.fitting.train_intent import train_intent
 
     data, out_dir = default_paths(args.data, args.out)
     metrics = train_intent(
@@ -115,7 +115,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
-    from worker.training.data.synth import synthesize
+    from worker.training.data.synthetic.synth import synthesize
 
     report = synthesize(
         out=args.out or Path(settings.state_dir) / "synth",

@@ -206,14 +206,15 @@ class CrmStore:
         )
 
     def _upsert_triage(self, result: TriageResult) -> Any:
+        flat = result.summary()
         values = {
-            "intent_label": result.intent.label if result.intent else None,
-            "intent_confidence": result.intent.confidence if result.intent else None,
-            "out_of_scope": result.out_of_scope,
-            "priority": result.priority.level if result.priority else None,
-            "sentiment": result.sentiment.label if result.sentiment else None,
-            "reply_action": result.reply.action.value if result.reply else None,
-            "model_version": result.model_version,
+            "intent_label": flat.intent,
+            "intent_confidence": flat.confidence,
+            "out_of_scope": flat.out_of_scope,
+            "priority": flat.priority,
+            "sentiment": flat.sentiment,
+            "reply_action": flat.action,
+            "model_version": flat.model_version,
             "result": result.model_dump(mode="json"),
             "updated_at": result.triaged_at,
         }
@@ -333,11 +334,12 @@ class CrmStore:
 def _events(ticket: Ticket, result: TriageResult, now: datetime) -> list[dict[str, Any]]:
     common = {"customer_id": ticket.customer_id, "ticket_id": ticket.ticket_id, "at": now}
     received = {"channel": ticket.channel.value, "attachments": len(ticket.attachments)}
+    flat = result.summary()
     triaged = {
-        "intent": result.intent.label if result.intent else None,
-        "priority": result.priority.level if result.priority else None,
-        "reply_action": result.reply.action.value if result.reply else None,
-        "model_version": result.model_version,
+        "intent": flat.intent,
+        "priority": flat.priority,
+        "reply_action": flat.action,
+        "model_version": flat.model_version,
     }
     return [
         {**common, "kind": "ticket_received", "data": received},

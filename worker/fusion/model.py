@@ -4,7 +4,7 @@ Each modality arrives as a vector with a presence flag: the ticket text, the scr
 text and the voice notes' transcripts go through the intent model (its calibrated
 log-probabilities), screenshots through the CNN image encoder and voice notes through
 the log-mel audio encoder. The classifier was trained with modality dropout, so any subset works.
-Training (``worker.training.fitting.fusion``) and serving share :func:`assemble`, so the features
+Training (``worker.training.fitting.train_fusion``) and serving share :func:`assemble`, so the features
 cannot drift apart.
 """
 
@@ -111,7 +111,7 @@ class FusionModel:
         card_path = folder / "fusion.json"
         if not card_path.is_file():
             raise MediaModelMissing(
-                f"no fusion model at {folder}: run `python -m worker.training.fitting.fusion` "
+                f"no fusion model at {folder}: run `python -m worker.training.fitting.train_fusion` "
                 "(see docs/models.md)"
             )
         card = json.loads(card_path.read_text(encoding="utf-8"))

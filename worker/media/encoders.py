@@ -1,7 +1,7 @@
 """The learned media encoders at serving time: ONNX Runtime only, no torch.
 
 ``<models_dir>/image_encoder/model.onnx`` (screenshots) and ``<models_dir>/audio_encoder/model.onnx``
-(voice notes) are built by ``python -m worker.training.fitting.media``. Each gives a 128-d unit
+(voice notes) are built by ``python -m worker.training.fitting.train_media``. Each gives a 128-d unit
 vector per item (``embedding``, the visual / paralinguistic modality the fusion classifier reads)
 and the intent logits of its own small intent head (``intent_logits``, 77 intents in the order of
 ``intent/labels.json``). Inputs come from :mod:`worker.media.features`, the same
@@ -31,7 +31,7 @@ AUDIO_FOLDER = "audio_encoder"
 MODEL_FILE = "model.onnx"
 EMBED_DIM = 128
 BATCH_SIZE = 16
-BUILD_HINT = "python -m worker.training.fitting.media --synth var/synth --kind {kind} --out onnx_models"
+BUILD_HINT = "python -m worker.training.fitting.train_media --synth var/synth --kind {kind} --out onnx_models"
 
 
 class EncoderFeatureMismatch(MediaModelMissing):

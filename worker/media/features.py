@@ -1,6 +1,6 @@
 """Input features of the learned media encoders, shared by training and the worker.
 
-Training (``worker.training.fitting.media``) and the runtime (``worker.media.encoders``)
+Training (``worker.training.fitting.train_media``) and the runtime (``worker.media.encoders``)
 both call these functions, so the encoders see at serving time exactly the tensors they were
 trained on. numpy, Pillow and librosa only: no torch here (the worker never loads it).
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -22,21 +22,48 @@ from worker.settings import Settings
 log = logging.getLogger(__name__)
 
 Kind = Literal["image", "audio"]
+Box = tuple[float, float, float, float]
 
 
-@dataclass
+@dataclass(frozen=True)
+class ImageDetail:
+    """A screenshot's size and how many OCR lines it gave."""
+
+    width: int
+    height: int
+    lines: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AudioDetail:
+    """A voice note's length, its speech's length after VAD, and what Whisper made of it."""
+
+    duration_s: float
+    speech_s: float
+    language: str
+    avg_logprob: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Reading:
     """What one attachment yielded: ``text`` is what the intent model reads (the OCR message with
     the window chrome dropped, or the transcript without the voicemail's greeting and goodbye);
-    ``raw_text`` keeps every OCR line, or the whole transcript."""
+    ``raw_text`` keeps every OCR line, or the whole transcript; ``lines`` are the OCR lines as
+    (text, score, box)."""
 
     kind: Kind
     text: str
     raw_text: str
     embedding: np.ndarray | None = field(default=None, repr=False)
-    detail: dict[str, float | str] = field(default_factory=dict)
+    detail: ImageDetail | AudioDetail | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
-    lines: list[tuple[str, float, tuple[float, float, float, float]]] = field(default_factory=list, repr=False)
+    lines: list[tuple[str, float, Box]] = field(default_factory=list, repr=False)
 
 
 class MediaReader:
@@ -62,7 +89,7 @@ class MediaReader:
         s = self.settings
         threads = s.media_threads
         if name == "ocr":
-            from worker.media.ocr import OcrEngine
+            from worker.media.screenshots.ocr import OcrEngine
 
             return OcrEngine.load(threads=threads)
         if name == "vad":
@@ -129,7 +156,7 @@ class MediaReader:
             started = time.perf_counter()
             embedding = encoder.embed([image])[0]
             timings["image_encoder"] = _ms(started)
-        detail: dict[str, float | str] = {"width": image.width, "height": image.height, "lines": len(ocr.lines)}
+        detail = ImageDetail(width=image.width, height=image.height, lines=len(ocr.lines))
         lines = [(line.text, line.score, line.box) for line in ocr.lines]
         return Reading("image", ocr.message, ocr.text, embedding, detail, timings, lines)
 
@@ -152,12 +179,12 @@ class MediaReader:
             started = time.perf_counter()
             embedding = encoder.embed([speech.samples])[0]
             timings["audio_encoder"] = _ms(started)
-        detail: dict[str, float | str] = {
-            "duration_s": round(audio.duration_s, 3),
-            "speech_s": round(speech.duration_s, 3),
-            "language": transcript.language,
-            "avg_logprob": round(transcript.avg_logprob, 4),
-        }
+        detail = AudioDetail(
+            duration_s=round(audio.duration_s, 3),
+            speech_s=round(speech.duration_s, 3),
+            language=transcript.language,
+            avg_logprob=round(transcript.avg_logprob, 4),
+        )
         from worker.media.speech import spoken_request
 
         heard = transcript.text.strip()

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,19 @@ class Parsed:
     ticket_id: str
     customer_id: str | None
     errors: list[ErrorEntry]
+
+
+@dataclass(frozen=True)
+class AttachmentReading:
+    """What one attachment of a ticket yielded; ``index`` is its place in ``ticket.attachments``."""
+
+    index: int
+    reading: Reading
+
+    def transcript(self) -> dict[str, Any]:
+        """The entry of ``TriageResult.transcripts`` for this attachment (the contract's form)."""
+        detail = self.reading.detail.as_dict() if self.reading.detail is not None else {}
+        return {"source": self.reading.kind, "attachment": self.index, "text": self.reading.text, **detail}
 
 
 def parse_ticket(raw: Any, *, limits: Limits, where_prefix: str = "") -> Parsed:
@@ -93,7 +107,6 @@ class Triager:
         self.allow_local_files = allow_local_files
         self.media = media or MediaReader(settings)
         self.context = context
-        self._fusion: FusionModel | None | bool = False  # False: not tried yet
         self._understanding = understanding
 
     @classmethod
@@ -120,22 +133,24 @@ class Triager:
             self._understanding = Understanding.load(self.settings, labels=self.intent_model.labels)
         return self._understanding
 
-    @property
+    @cached_property
     def fusion(self) -> FusionModel | None:
-        """The fusion classifier, loaded on the first ticket with media; None when not built."""
-        if self._fusion is False:
-            try:
-                self._fusion = FusionModel.load(
-                    Path(self.settings.models_dir),
-                    method=self.settings.fusion_method,
-                    device=self.settings.device,
-                    threads=max(1, self.settings.media_threads),
-                )
-                log.info("fusion model %s loaded on %s", self._fusion.version, self._fusion.provider)
-            except MediaModelMissing as exc:
-                log.warning("no fusion model; media tickets use the intent model on joined text: %s", exc)
-                self._fusion = None
-        return self._fusion if isinstance(self._fusion, FusionModel) else None
+        """The fusion classifier, loaded once, on the first ticket with media; None when not built.
+
+        Only a missing model is remembered; any other failure propagates and the next ticket
+        tries again."""
+        try:
+            fusion = FusionModel.load(
+                Path(self.settings.models_dir),
+                method=self.settings.fusion_method,
+                device=self.settings.device,
+                threads=max(1, self.settings.media_threads),
+            )
+        except MediaModelMissing as exc:
+            log.warning("no fusion model; media tickets use the intent model on joined text: %s", exc)
+            return None
+        log.info("fusion model %s loaded on %s", fusion.version, fusion.provider)
+        return fusion
 
     @property
     def model_version(self) -> str:
@@ -163,21 +178,27 @@ class Triager:
             self._read_attachments(item.ticket, result) if item.ticket is not None else []
             for item, result in zip(parsed, results)
         ]
-        self._classify(parsed, readings, results)
-        self._understand(parsed, results)
+        self._classify(parsed, [[read.reading for read in ticket_readings] for ticket_readings in readings], results)
+        self._understand(parsed, readings, results)
         elapsed = (time.perf_counter() - started) * 1000 / max(1, len(raws))
         for result in results:
             result.timings_ms["total"] = round(elapsed, 3)
         return results
 
-    def _understand(self, parsed: list[Parsed], results: list[TriageResult]) -> None:
+    def _understand(
+        self, parsed: list[Parsed], readings: list[list[AttachmentReading]], results: list[TriageResult]
+    ) -> None:
         chosen = [i for i, item in enumerate(parsed) if item.ticket is not None]
         limit = self.settings.max_body_chars  # a transcript gets no more room than a body
+
+        def of(kind: str, ticket_readings: list[AttachmentReading]) -> list[tuple[int, str]]:
+            return [(read.index, read.reading.text[:limit]) for read in ticket_readings if read.reading.kind == kind]
+
         texts = [
             Texts(
                 text=parsed[i].ticket.text,  # type: ignore[union-attr]
-                image=[(t["attachment"], t["text"][:limit]) for t in results[i].transcripts if t["source"] == "image"],
-                audio=[(t["attachment"], t["text"][:limit]) for t in results[i].transcripts if t["source"] == "audio"],
+                image=of("image", readings[i]),
+                audio=of("audio", readings[i]),
             )
             for i in chosen
         ]
@@ -188,7 +209,7 @@ class Triager:
             context=self.context,
         )
 
-    def _read_attachments(self, ticket: Ticket, result: TriageResult) -> list[Reading]:
+    def _read_attachments(self, ticket: Ticket, result: TriageResult) -> list[AttachmentReading]:
         loaded, errors = load_attachments(
             ticket,
             blob_dir=Path(self.settings.blob_dir),
@@ -196,7 +217,7 @@ class Triager:
             allow_local_files=self.allow_local_files,
         )
         result.errors.extend(errors)
-        readings: list[Reading] = []
+        readings: list[AttachmentReading] = []
         for item in loaded:
             kind = item.attachment.kind.value
             try:
@@ -210,8 +231,8 @@ class Triager:
                     ErrorEntry(where=item.where, code="media_error", message=f"{type(exc).__name__}: {str(exc)[:400]}")
                 )
                 continue
-            readings.append(reading)
-            source = "image" if kind == "image" else "audio"
+            read = AttachmentReading(item.index, reading)
+            readings.append(read)
             if not reading.text:
                 result.errors.append(
                     ErrorEntry(
@@ -220,9 +241,7 @@ class Triager:
                         message=f"the {kind} attachment decoded but yielded no text",
                     )
                 )
-            result.transcripts.append(
-                {"source": source, "attachment": item.index, "text": reading.text, **reading.detail}
-            )
+            result.transcripts.append(read.transcript())
             for stage, ms in reading.timings_ms.items():
                 result.timings_ms[stage] = round(result.timings_ms.get(stage, 0.0) + ms, 3)
         return readings

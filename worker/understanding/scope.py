@@ -4,7 +4,7 @@ The score is a logistic combination of how close the ticket is to the nearest kn
 (cosine similarity to the Banking77 training texts under the base sentence encoder: the best and
 the mean of the best five) and the intent model's calibrated confidence. The combination and both
 thresholds (out of scope; auto-send) were fitted on validation data by
-``python -m worker.training.fitting.scope`` and live in ``models_dir/scope/scope.json``.
+``python -m worker.training.fitting.train_scope`` and live in ``models_dir/scope/scope.json``.
 """
 
 from __future__ import annotations

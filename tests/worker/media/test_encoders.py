@@ -39,7 +39,7 @@ def _clip(seconds: float, *, seed: int = 0, rate: int = mf.SAMPLE_RATE) -> np.nd
 
 def _encoder(cls, folder: str):
     if not (MODELS / folder / "model.onnx").is_file():
-        pytest.skip(f"{folder} not built (python -m worker.training.fitting.media)")
+        pytest.skip(f"{folder} not built (python -m worker.training.fitting.train_media)")
     return cls.load(MODELS, device="cpu", threads=1)
 
 

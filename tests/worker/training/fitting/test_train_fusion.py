@@ -19,7 +19,7 @@ from worker.fusion.model import (
     assemble,
 )
 from worker.text.intent import IntentPrediction
-from worker.training.fitting.fusion import (
+from worker.training.fitting.train_fusion import (
     export_fusion,
     logits_of,
     modality_dropout,
@@ -111,7 +111,7 @@ def test_committed_fusion_model_serves_any_subset_of_modalities() -> None:
     models_dir = Path(get_settings().models_dir)
     card_path = models_dir / "fusion" / "fusion.json"
     if not card_path.is_file():
-        pytest.skip("no fusion model trained yet (python -m worker.training.fitting.fusion)")
+        pytest.skip("no fusion model trained yet (python -m worker.training.fitting.train_fusion)")
     card = json.loads(card_path.read_text())
     model = FusionModel.load(models_dir)
     assert model.method == card["default"]

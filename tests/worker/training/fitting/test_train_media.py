@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 from worker.media import features as mf
 from worker.media.encoders import AudioEncoder, EncoderFeatureMismatch, ImageEncoder
 from worker.training.export.validate import ParityError
-from worker.training.fitting import media as tm
+from worker.training.fitting import train_media as tm
 
 REPO = Path(__file__).resolve().parents[4]
 LABELS = json.loads((REPO / "onnx_models" / "intent" / "labels.json").read_text())
@@ -70,7 +70,7 @@ def trained(synth: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Models folder written by the real command (2 epochs, both kinds)."""
     out = tmp_path_factory.mktemp("models")
     done = subprocess.run(
-        [sys.executable, "-m", "worker.training.fitting.media", "--synth", str(synth), "--kind", "both",
+        [sys.executable, "-m", "worker.training.fitting.train_media", "--synth", str(synth), "--kind", "both",
          "--epochs", "2", "--out", str(out), "--threads", "1", "--no-progress"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
@@ -97,7 +97,7 @@ def test_command_writes_small_models_and_training_json(trained: Path, synth: Pat
         record = json.loads((trained / folder / "training.json").read_text())
         assert record["data"]["manifest_sha256"] == tm.sha256_file(synth / "manifest.jsonl")
         assert record["seed"] == tm.HyperParameters.seed and record["epochs"] == 2
-        assert record["command"].startswith("python -m worker.training.fitting.media")
+        assert record["command"].startswith("python -m worker.training.fitting.train_media")
         assert set(record["validation"]["aux"]) == heads
         assert 0.0 <= record["validation"]["intent_accuracy"] <= 1.0
         assert max(record["parity"]["max_abs_diff"].values()) <= 1e-4

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from worker.training.fitting.scope import auroc, auto_send_threshold
+from worker.training.fitting.train_scope import auroc, auto_send_threshold
 
 
 def test_threshold_keeps_every_higher_cut_above_the_target() -> None:

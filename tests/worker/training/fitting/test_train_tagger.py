@@ -23,8 +23,8 @@ from worker.training.data.nlupp import (
     load_nlupp,
     substitute,
 )
-from worker.training.export.convert import FROZEN_TENSORS, base_model_path
-from worker.training.fitting.tagger import span_metrics
+from worker.training.fitting.train_tagger import span_metrics
+from worker.training.models.text import FROZEN_TENSORS, base_model_path
 
 REPO = Path(__file__).resolve().parents[4]
 TAGGER = REPO / "onnx_models" / "tagger"
@@ -140,8 +140,8 @@ def test_span_metrics_overlap_and_exact() -> None:
 
 
 def test_cli_help() -> None:
-    """``python -m worker.training.fitting.tagger --help`` describes the options and exits 0."""
-    result = subprocess.run([sys.executable, "-m", "worker.training.fitting.tagger", "--help"], cwd=REPO,
+    """``python -m worker.training.fitting.train_tagger --help`` describes the options and exits 0."""
+    result = subprocess.run([sys.executable, "-m", "worker.training.fitting.train_tagger", "--help"], cwd=REPO,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     for option in ("--epochs", "--lr", "--augment", "--time-period-as-time", "--no-finalise"):
@@ -154,7 +154,7 @@ def test_tiny_training_run_writes_committable_weights(nlupp: Path, tmp_path: Pat
     training record with per-type validation figures."""
     from safetensors import safe_open
 
-    from worker.training.fitting.tagger import train_tagger
+    from worker.training.fitting.train_tagger import train_tagger
 
     training = train_tagger(data_dir=nlupp, out_dir=tmp_path, epochs=1, augment=1, train_folds=[0],
                             val_folds=[9], finalise=False, threads=2)

@@ -13,10 +13,11 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from worker.errors import MediaModelMissing
-from worker.media import ocr
-from worker.media.ocr import OcrEngine, OcrLine, OcrResult, message_text, reading_order
+from worker.media.screenshots import ocr
+from worker.media.screenshots.message import message_text
+from worker.media.screenshots.ocr import OcrEngine, OcrLine, OcrResult, reading_order
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 
@@ -175,7 +176,7 @@ def test_worker_side_never_imports_torch() -> None:
     code = (
         "import sys\n"
         "from worker.media.images import decode_image\n"
-        "from worker.media.ocr import OcrEngine\n"
+        "from worker.media.screenshots.ocr import OcrEngine\n"
         "OcrEngine.load(threads=1)\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from worker.training.data import screens, vague, voices
 from worker.training.data.splits import load_split
-from worker.training.data.synth import plan_items, synthesize
+from worker.training.data.synthetic import screens, vague, voices
+from worker.training.data.synthetic.synth import plan_items, synthesize
 
 HAS_ESPEAK = shutil.which("espeak-ng") is not None
 needs_espeak = pytest.mark.skipif(not HAS_ESPEAK, reason="espeak-ng is not installed (apt-get install espeak-ng)")

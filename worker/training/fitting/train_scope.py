@@ -156,7 +156,7 @@ def train_scope(*, data_dir: Path, models_dir: Path, target_precision: float, fa
                              "figures_on": f"oos_val ({len(oos_val)}), val outside the overlap ({len(other_val)})"},
         },
         "intent_model": intent.version,
-        "command": "python -m worker.training.fitting.scope",
+        "command": "python -m worker.training.fitting.train_scope",
     }
     write_json(folder / "scope.json", config)
     _record_manifest(models_dir, folder, config)

@@ -1,0 +1,1 @@
+"""Synthetic training data written for this project: screenshots, voice notes and vague wordings of Banking77 requests."""
