@@ -62,7 +62,7 @@ def _open(models_dir: Path, folder: str, *, feature_key: str, kind: str, device:
     stored = json.loads(meta.get("features", "null"))
     if stored != json.loads(json.dumps(mf.FEATURE_CONFIG[feature_key])):
         raise EncoderFeatureMismatch(
-            f"{path} was trained on features {stored} but media_features computes "
+            f"{path} was trained on features {stored} but worker.media.features computes "
             f"{mf.FEATURE_CONFIG[feature_key]}: rebuild it with `{BUILD_HINT.format(kind=kind)}`"
         )
     version = f"{folder}-{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"

@@ -4,7 +4,7 @@ the structured identifiers (e-mail, phone, card, IBAN, reference) that patterns 
 The tagger finds what needs context (is "cloyd" a person, is "17 30" a time); the parsers in
 ``values.py`` turn each span into a value. A structured find wins over a tagged span it overlaps:
 "4111 1111 1111 1111" is a card, never an amount. Without a built tagger, the rule-based finders
-of ``patterns.py`` stand in for dates, times and amounts, and names go unfound.
+of :mod:`worker.understanding.finders` stand in for dates, times and amounts, and names go unfound.
 """
 
 from __future__ import annotations

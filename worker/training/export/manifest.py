@@ -169,7 +169,7 @@ def update_tagger_entry(out_dir: Path, training: dict) -> None:
         "inputs": list(TAGGER.inputs),
         "outputs": {"logits": "per-token BIO logits (batch, sequence, 13)"},
         "opset": TAGGER.opset,
-        "window": {"tokens": WINDOW, "stride": "see worker/pipeline/tagger.py STRIDE"},
+        "window": {"tokens": WINDOW, "stride": "see worker/text/tagger.py STRIDE"},
         "data": training["data"],
         "folds": training["folds"],
         "command": training["command"],

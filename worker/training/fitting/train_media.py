@@ -2,9 +2,9 @@
 
 Two small models, trained multi-task on the synthetic set's manifest:
 
-* screenshots: a CNN over the greyscale 192x192 canvas of :func:`media_features.image_input`;
+* screenshots: a CNN over the greyscale 192x192 canvas of :func:`worker.media.features.image_input`;
 * voice notes: a conv front-end and a 2-layer bidirectional GRU over
-  :func:`media_features.log_mel`, with masked mean+max pooling, so a padded batch gives what
+  :func:`worker.media.features.log_mel`, with masked mean+max pooling, so a padded batch gives what
   each clip gives alone.
 
 Each model has a 128-d L2-normalised ``embedding`` (the "visual" / "paralinguistic" vector the
