@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from collections import defaultdict
@@ -65,6 +66,16 @@ def test_import_contracts_are_kept() -> None:
     result = subprocess.run([str(lint), "--no-cache"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
+
+
+def test_the_cli_reaches_training_only_inside_its_commands() -> None:
+    """The contract ignores worker.cli.commands -> worker.training; this holds it to function-level imports."""
+    tree = ast.parse((REPO / "worker" / "cli" / "commands.py").read_text())
+    top_level = [node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
+    named = [alias.name for node in top_level for alias in node.names] + [
+        node.module or "" for node in top_level if isinstance(node, ast.ImportFrom)
+    ]
+    assert [name for name in named if name.startswith("worker.training") or name in ("torch", "transformers")] == []
 
 
 def test_no_import_cycle_between_sibling_packages_or_modules() -> None:

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 
-from worker.contract import CustomerContext, Ticket, TriageResult
+from worker.contract import CustomerContext, Ticket, TriageResult, TriageSummary
 from worker.crm.models import DISPLAY_NAME_LENGTH, Customer, Event, TicketRow, TriageRow
 from worker.errors import TicketfusionError
 from worker.pii.redaction import redact_result, redact_text, redact_ticket
@@ -179,10 +179,11 @@ class CrmStore:
                         f"ticket {ticket.ticket_id!r} already belongs to customer {owner!r}, "
                         f"not {ticket.customer_id!r}"
                     )
-            connection.execute(self._upsert_triage(result))
+            flat = result.summary()
+            connection.execute(self._upsert_triage(result, flat))
             connection.execute(
                 self._insert(Event)
-                .values(_events(ticket, result, now))
+                .values(_events(ticket, flat, now))
                 .on_conflict_do_nothing(index_elements=[Event.ticket_id, Event.kind])
             )
         return inserted is not None
@@ -205,8 +206,7 @@ class CrmStore:
             },
         )
 
-    def _upsert_triage(self, result: TriageResult) -> Any:
-        flat = result.summary()
+    def _upsert_triage(self, result: TriageResult, flat: TriageSummary) -> Any:
         values = {
             "intent_label": flat.intent,
             "intent_confidence": flat.confidence,
@@ -331,10 +331,9 @@ class CrmStore:
         self.engine.dispose()
 
 
-def _events(ticket: Ticket, result: TriageResult, now: datetime) -> list[dict[str, Any]]:
+def _events(ticket: Ticket, flat: TriageSummary, now: datetime) -> list[dict[str, Any]]:
     common = {"customer_id": ticket.customer_id, "ticket_id": ticket.ticket_id, "at": now}
     received = {"channel": ticket.channel.value, "attachments": len(ticket.attachments)}
-    flat = result.summary()
     triaged = {
         "intent": flat.intent,
         "priority": flat.priority,
