@@ -199,9 +199,11 @@ class Priority(BaseModel):
 
 
 class Entity(BaseModel):
-    """A piece of key information. ``start``/``end`` index the text it came from: the ticket's
-    ``subject + ". " + body`` (just the body when there is no subject) for ``source="text"``, else
-    the transcript of attachment number ``attachment`` (``TriageResult.transcripts``)."""
+    """A piece of key information. ``start``/``end`` index the text it came from: for
+    ``source="text"`` the text the models read (``TriageResult.cleaning.text``, or the signature
+    ``cleaning.signature`` when ``part="signature"``), else the transcript of attachment number
+    ``attachment`` (``TriageResult.transcripts``). Stored results are redacted, so offsets hold
+    on the worker's unredacted copy only."""
 
     type: str
     text: str
@@ -210,6 +212,9 @@ class Entity(BaseModel):
     value: Any = None
     source: Literal["text", "image", "audio"] = "text"
     attachment: int | None = None
+    #: "signature": found in the sender's signature (``TriageResult.cleaning.signature``), so it
+    #: names who wrote, not what the request is about; replies and priority read "request" only.
+    part: Literal["request", "signature"] = "request"
 
 
 class CustomerContext(BaseModel):
@@ -218,6 +223,29 @@ class CustomerContext(BaseModel):
 
     display_name: str | None = None
     recent_intents: list[tuple[str, UtcDatetime]] = Field(default_factory=list)
+
+
+class RemovedPart(BaseModel):
+    """One kind of text that cleaning took out of the body, and how many characters of it."""
+
+    kind: str
+    chars: int = Field(ge=0)
+
+
+class Cleaning(BaseModel):
+    """What the text models read of the ticket, and what cleaning took out to get it.
+
+    ``text`` is the subject when it carries the request, then the body's newest message without
+    greeting, sign-off, signature, footers or quoted thread; ``signature`` is the sender's
+    signature block, read for entities only. ``removed_share`` is the share of the original
+    subject and body the models did not read."""
+
+    text: str
+    signature: str = ""
+    subject_used: bool = False
+    original_chars: int = Field(default=0, ge=0)
+    removed: list[RemovedPart] = Field(default_factory=list)
+    removed_share: float = Field(default=0.0, ge=0.0, le=1.0)
 
 
 class ErrorEntry(BaseModel):
@@ -239,6 +267,7 @@ class TriageResult(BaseModel):
     priority: Priority | None = None
     sentiment: Sentiment | None = None
     entities: list[Entity] = Field(default_factory=list)
+    cleaning: Cleaning | None = None
     reply: Reply | None = None
     modalities: list[str] = Field(default_factory=list)
     transcripts: list[dict[str, Any]] = Field(default_factory=list)

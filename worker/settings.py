@@ -53,6 +53,10 @@ class Settings(BaseSettings):
         default="auto", description="Inference device: auto (CUDA when offered), cuda or cpu."
     )
     intent_precision: str = Field(default="fp32", description="Intent model: fp32 or int8.")
+    clean_text: bool = Field(
+        default=True,
+        description="Clean e-mail text (quotes, signatures, footers, greetings, HTML) before any model reads it.",
+    )
     intent_threads: int = Field(default=0, description="ONNX Runtime intra-op threads (0: all).")
     batch_size: int = Field(default=32, ge=1, le=512, description="In-process triage batch size.")
     task_time_limit_s: int = Field(default=300, ge=1, description="Hard limit for one task.")

@@ -222,7 +222,11 @@ def test_crm_write_waits_out_a_database_outage(worker_env: dict, tmp_path: Path)
     try:
         with running_worker(env, tmp_path / "worker.log", concurrency=1) as outage:
             task_id = enqueue_ticket(_ticket("W-outage", "I lost my card", customer="C-outage"), celery_app=outage["app"])
-            time.sleep(3)
+            log_file = tmp_path / "worker.log"
+            deadline = time.monotonic() + 120  # a loaded machine may take a while to load models and triage
+            while time.monotonic() < deadline and "Retry" not in (log_file.read_text() if log_file.exists() else ""):
+                time.sleep(0.5)
+            assert "Retry" in log_file.read_text(), "the CRM write never retried while the database was missing"
             assert not AsyncResult(task_id, app=outage["app"]).ready()
             with admin.connect() as connection:
                 connection.execute(text(f'CREATE DATABASE "{name}"'))

@@ -51,6 +51,7 @@ from worker.benchmarks.encoders import (
     tokenise_engine,
     torch_eager_engine,
 )
+from worker.benchmarks.cleaning_bench import cleaning_bench, cleaning_markdown
 from worker.benchmarks.inputs import console, load_sentences, machine
 from worker.benchmarks.queue_bench import queue_bench
 from worker.benchmarks.report import markdown, plot
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-encoder", action="store_true")
     parser.add_argument("--skip-intent", action="store_true")
     parser.add_argument("--skip-queue", action="store_true")
+    parser.add_argument("--skip-cleaning", action="store_true")
     args = parser.parse_args(argv)
     raw_argv = list(argv if argv is not None else sys.argv[1:])
 
@@ -148,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
             report["intent"]["accuracy"] = intent_accuracy(Path(settings.models_dir))
             del engines
             gc.collect()
+    if not args.skip_cleaning:
+        report["cleaning"] = cleaning_bench(settings, sentences, reps=args.reps)
+        ratio = report["cleaning"]["queries"]["ratio"]["median"]
+        console.print(f"cleaning: {report['cleaning']['ms_per_email']['median']:.2f} ms per e-mail; "
+                      f"queries at {ratio:.2f}× the speed without it")
     if not args.skip_queue:
         try:
             if args.queue_precision:
@@ -163,7 +170,10 @@ def main(argv: list[str] | None = None) -> int:
             report["queue"] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
     report["load_at_end"] = round(os.getloadavg()[0], 2)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(markdown(report, plot_path if made_plot else None, out), encoding="utf-8")
+    text = markdown(report, plot_path if made_plot else None, out)
+    if "cleaning" in report:
+        text = text.rstrip("\n") + "\n" + "\n".join(cleaning_markdown(report["cleaning"]))
+    out.write_text(text, encoding="utf-8")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")

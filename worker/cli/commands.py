@@ -137,7 +137,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.part in ("all", "understanding"):
         from worker.training.evaluation.understanding import evaluate_understanding
 
-        console.print(f"report written to {evaluate_understanding(settings, out=out, progress=not args.no_progress)}")
+        console.print(f"report written to {evaluate_understanding(settings, out=out, progress=not args.no_progress, limit=args.limit)}")
     if args.part in ("all", "media"):
         if not synth.is_dir():
             console.print(f"no synthetic media split in {synth}: media evaluation skipped "

@@ -1,6 +1,7 @@
 """The one function that runs the stages, shared by the Celery task and ``ticketfusion triage``.
 
-Each ticket walks one straight line: validate, read its attachments (OCR for screenshots, speech
+Each ticket walks one straight line: validate, clean its text (quoted thread, signature, footers,
+greeting; see :mod:`worker.text.cleaning`), read its attachments (OCR for screenshots, speech
 recognition for voice notes), classify, fuse, then understand (entities, sentiment, out-of-scope
 detection, priority) and reply. A failure in one stage or one attachment becomes an
 entry in the result's ``errors`` and never stops the ticket or the batch.
@@ -25,6 +26,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from worker.contract import (
+    Cleaning,
     ErrorEntry,
     Intent,
     Limits,
@@ -37,8 +39,10 @@ from worker.fusion.model import FusionModel, ModalityInputs
 from worker.media.attachments import load_attachments
 from worker.media.reader import MediaReader, Reading
 from worker.orchestrator.understand import ContextLookup, Texts, Understanding
+from worker.pii.redaction import mask_numbers_in_place
 from worker.runtime import top_k
 from worker.settings import Settings, get_settings
+from worker.text.cleaning import clean_ticket
 from worker.text.intent import IntentModel, IntentPrediction
 
 log = logging.getLogger(__name__)
@@ -65,6 +69,14 @@ class AttachmentReading:
         """The entry of ``TriageResult.transcripts`` for this attachment (the contract's form)."""
         detail = self.reading.detail.as_dict() if self.reading.detail is not None else {}
         return {"source": self.reading.kind, "attachment": self.index, "text": self.reading.text, **detail}
+
+
+@dataclass(frozen=True)
+class ReadText:
+    """A ticket's own words as the models read them (unmasked; the result shows them masked)."""
+
+    text: str
+    signature: str
 
 
 def parse_ticket(raw: Any, *, limits: Limits, where_prefix: str = "") -> Parsed:
@@ -174,19 +186,38 @@ class Triager:
             )
             for item in parsed
         ]
+        read = [self._clean(item.ticket, result) if item.ticket is not None else ReadText("", "")
+                for item, result in zip(parsed, results)]
         readings = [
             self._read_attachments(item.ticket, result) if item.ticket is not None else []
             for item, result in zip(parsed, results)
         ]
-        self._classify(parsed, [[read.reading for read in ticket_readings] for ticket_readings in readings], results)
-        self._understand(parsed, readings, results)
+        self._classify(parsed, read, [[r.reading for r in ticket_readings] for ticket_readings in readings], results)
+        self._understand(parsed, read, readings, results)
         elapsed = (time.perf_counter() - started) * 1000 / max(1, len(raws))
         for result in results:
             result.timings_ms["total"] = round(elapsed, 3)
         return results
 
+    def _clean(self, ticket: Ticket, result: TriageResult) -> ReadText:
+        """What the models read (the ticket as written when cleaning is off or fails); the result
+        shows it with card numbers and IBANs hidden, at the same offsets."""
+        cleaning = Cleaning(text=ticket.text, original_chars=len(ticket.subject) + len(ticket.body))
+        if self.settings.clean_text:
+            started = time.perf_counter()
+            try:
+                cleaning = clean_ticket(ticket.subject, ticket.body)
+            except Exception as exc:  # a parser bug costs the cleaning, not the ticket
+                log.exception("cleaning %s failed; the models read it as written", ticket.ticket_id)
+                result.errors.append(ErrorEntry(where="cleaning", code="cleaning_error",
+                                                message=f"{type(exc).__name__}: {str(exc)[:400]}"))
+            result.timings_ms["cleaning"] = round((time.perf_counter() - started) * 1000, 3)
+        result.cleaning = cleaning.model_copy(update={"text": mask_numbers_in_place(cleaning.text),
+                                                      "signature": mask_numbers_in_place(cleaning.signature)})
+        return ReadText(cleaning.text, cleaning.signature)
+
     def _understand(
-        self, parsed: list[Parsed], readings: list[list[AttachmentReading]], results: list[TriageResult]
+        self, parsed: list[Parsed], read: list[ReadText], readings: list[list[AttachmentReading]], results: list[TriageResult]
     ) -> None:
         chosen = [i for i, item in enumerate(parsed) if item.ticket is not None]
         limit = self.settings.max_body_chars  # a transcript gets no more room than a body
@@ -196,7 +227,8 @@ class Triager:
 
         texts = [
             Texts(
-                text=parsed[i].ticket.text,  # type: ignore[union-attr]
+                text=read[i].text,
+                signature=read[i].signature,
                 image=of("image", readings[i]),
                 audio=of("audio", readings[i]),
             )
@@ -246,14 +278,15 @@ class Triager:
                 result.timings_ms[stage] = round(result.timings_ms.get(stage, 0.0) + ms, 3)
         return readings
 
-    def _classify(self, parsed: list[Parsed], readings: list[list[Reading]], results: list[TriageResult]) -> None:
+    def _classify(self, parsed: list[Parsed], read: list[ReadText], readings: list[list[Reading]],
+                  results: list[TriageResult]) -> None:
         texts: list[str] = []
         slots: list[dict[str, int]] = []  # per ticket: modality -> index into texts
-        for item, ticket_readings, result in zip(parsed, readings, results):
+        for item, own, ticket_readings, result in zip(parsed, read, readings, results):
             slot: dict[str, int] = {}
             if item.ticket is not None:
                 joined = {
-                    "text": item.ticket.text,
+                    "text": own.text,
                     "ocr": " ".join(r.text for r in ticket_readings if r.kind == "image" and r.text),
                     "transcript": " ".join(r.text for r in ticket_readings if r.kind == "audio" and r.text),
                 }

@@ -19,6 +19,7 @@ import yaml
 
 from worker.contract import (
     CustomerContext,
+    Entity,
     ErrorEntry,
     Reply,
     ReplyAction,
@@ -65,6 +66,11 @@ def _error(where: str, exc: Exception, *, code: str = "model_error") -> ErrorEnt
     return ErrorEntry(where=where, code=code, message=redact_text(f"{type(exc).__name__}: {exc}")[:500])
 
 
+def _request(entities: Sequence[Entity]) -> list[Entity]:
+    """The entities of the request itself: a signature's phone or name is not what it is about."""
+    return [entity for entity in entities if entity.part == "request"]
+
+
 def _taxonomy_matches(folder: Path, labels: Sequence[str]) -> bool:
     """Whether the knowledge folder was written for this taxonomy. One that shares no intent with
     the model (a model trained with `ticketfusion train` on other labels) is set aside with a
@@ -82,10 +88,11 @@ def _taxonomy_matches(folder: Path, labels: Sequence[str]) -> bool:
 
 @dataclass
 class Texts:
-    """A ticket's texts by where they came from: its own words, and each screenshot's or voice
-    note's transcript with the attachment's index."""
+    """A ticket's texts by where they came from: its own words (cleaned), its signature, and each
+    screenshot's or voice note's transcript with the attachment's index."""
 
     text: str = ""
+    signature: str = ""
     image: list[tuple[int, str]] = field(default_factory=list)
     audio: list[tuple[int, str]] = field(default_factory=list)
 
@@ -199,6 +206,24 @@ class Understanding:
             for entity in entities:
                 entity.attachment = attachment
             results[owner].entities.extend(entities)
+        self._signature_entities(tickets, texts, results)
+
+    def _signature_entities(self, tickets: Sequence[Ticket], texts: Sequence[Texts],
+                            results: Sequence[TriageResult]) -> None:
+        """Who wrote (a name, a phone number): entities still, but never the request's own."""
+        owners = [i for i, t in enumerate(texts) if t.signature]
+        if not owners:
+            return
+        try:
+            found = self.extractor.extract([texts[i].signature for i in owners], sources=["text"] * len(owners),
+                                           nows=[tickets[i].created_at for i in owners])
+        except Exception as exc:  # the signature's entities are the least of a ticket
+            log.exception("entity extraction failed on %d signatures", len(owners))
+            for i in owners:
+                results[i].errors.append(_error("entities.signature", exc))
+            return
+        for i, entities in zip(owners, found):
+            results[i].entities.extend(entity.model_copy(update={"part": "signature"}) for entity in entities)
 
     def _scope(self, texts: Sequence[Texts], results: Sequence[TriageResult]) -> list[np.ndarray | None]:
         """Score each ticket by its most in-scope text; returns the whole ticket's vector, for articles."""
@@ -206,7 +231,7 @@ class Understanding:
         vectors: list[np.ndarray | None] = [None] * len(results)
         if not rows or self.encoder is None or self.scope is None:
             return vectors
-        candidates = {i: scope_texts(texts[i].joined(), results[i].entities) for i in rows}
+        candidates = {i: scope_texts(texts[i].joined(), _request(results[i].entities)) for i in rows}
         flat = [text for i in rows for text in candidates[i]]
         encoded = self.encoder.encode(flat)
         offset = 0
@@ -240,7 +265,8 @@ class Understanding:
         uncertain = confidence is None or confidence < self.gates.auto_send or result.out_of_scope
         articles = self.articles.suggest(vector) if uncertain and vector is not None and self.articles else []
         result.reply = write_reply(knowledge=self.knowledge, intent=in_scope_intent, action=action,
-                                   reasons=reasons, slots=reply_slots(result.entities, display_name=known.display_name),
+                                   reasons=reasons,
+                                   slots=reply_slots(_request(result.entities), display_name=known.display_name),
                                    articles=articles)
 
     def _context(self, ticket: Ticket, result: TriageResult, context: ContextLookup | None) -> CustomerContext:

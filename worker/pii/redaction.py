@@ -18,6 +18,7 @@ from worker.pii.finders import Span, card_spans, email_spans, iban_spans, phone_
 
 __all__ = [
     "RedactingFilter",
+    "mask_numbers_in_place",
     "redact_result",
     "redact_text",
     "redact_ticket",
@@ -50,6 +51,19 @@ def redact_text(text: str) -> str:
     return _mask(text, phone_spans(text), lambda span: "[phone]")
 
 
+def mask_numbers_in_place(text: str) -> str:
+    """Card numbers and IBANs hidden character for character ("**** **** **** 6467"): the text keeps
+    its length, so offsets into it still hold. For the text a result shows as read by the models."""
+    chars = list(text)
+    # An IBAN keeps its country code, as its redacted form does.
+    hidden = [(span, 0) for span in card_spans(text)] + [(span, 2) for span in iban_spans(text)]
+    for span, kept_prefix in hidden:
+        for index in range(span.start + kept_prefix, span.end - 4):
+            if chars[index].isalnum():
+                chars[index] = "*"
+    return "".join(chars)
+
+
 def _redact_value(value: Any) -> Any:
     """Mask every string inside a JSON-like value (entity values, transcripts)."""
     if isinstance(value, str):
@@ -73,7 +87,7 @@ def redact_ticket(ticket: Ticket) -> Ticket:
 
 
 def redact_result(result: TriageResult) -> TriageResult:
-    """A copy with reply text, entities, transcripts and error messages masked.
+    """A copy with the cleaned text, reply text, entities, transcripts and error messages masked.
 
     Entity offsets still point into the original text, which is never stored.
     """
@@ -90,6 +104,9 @@ def redact_result(result: TriageResult) -> TriageResult:
             for error in result.errors
         ],
     }
+    if result.cleaning is not None:
+        update["cleaning"] = result.cleaning.model_copy(update={
+            "text": redact_text(result.cleaning.text), "signature": redact_text(result.cleaning.signature)})
     if result.reply is not None:
         update["reply"] = result.reply.model_copy(update={
             "text": redact_text(result.reply.text),

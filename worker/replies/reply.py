@@ -91,6 +91,8 @@ def reply_slots(entities: Sequence[Entity], *, display_name: str | None) -> dict
     ordered = sorted(entities, key=lambda e: (e.source != "text", e.start))
     first: dict[str, Entity] = {}
     for entity in ordered:
+        if entity.type == "time" and not isinstance(entity.value, str):
+            continue  # "this morning", "for 8 hours": no clock time for the {{ time }} slot
         first.setdefault(entity.type, entity)
 
     def value(kind: str) -> object:

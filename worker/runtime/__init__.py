@@ -6,26 +6,33 @@ same token ids when it is trained and when it serves.
 """
 
 from worker.errors import UnknownDevice
-from worker.runtime.probabilities import softmax, top_k
+from worker.runtime.probabilities import combine_windows, softmax, top_k
 from worker.runtime.sessions import CPU, CUDA, Session, choose_providers, make_session
 from worker.runtime.tokens import (
     MAX_TOKENS,
+    WINDOW_STRIDE,
     encode_batch,
     length_batches,
     load_tokenizer,
+    pad_ids,
+    windows,
 )
 
 __all__ = [
     "CPU",
     "CUDA",
     "MAX_TOKENS",
+    "WINDOW_STRIDE",
     "Session",
     "UnknownDevice",
     "choose_providers",
+    "combine_windows",
     "encode_batch",
     "length_batches",
     "load_tokenizer",
     "make_session",
+    "pad_ids",
     "softmax",
     "top_k",
+    "windows",
 ]

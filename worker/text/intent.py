@@ -18,10 +18,13 @@ import numpy as np
 from worker.errors import ModelNotBuilt, TicketfusionError
 from worker.runtime import (
     MAX_TOKENS,
-    encode_batch,
+    WINDOW_STRIDE,
+    combine_windows,
     load_tokenizer,
     make_session,
+    pad_ids,
     softmax,
+    windows,
 )
 from worker.runtime import top_k as most_likely
 
@@ -82,28 +85,33 @@ class IntentModel:
         n_out = opened.session.get_outputs()[0].shape[-1]
         if isinstance(n_out, int) and n_out != len(labels):
             raise ValueError(f"{model_path} has {n_out} outputs but labels.json lists {len(labels)} labels")
-        return cls(opened.session, load_tokenizer(folder / "tokenizer.json", max_tokens=MAX_TOKENS), labels,
+        tokenizer = load_tokenizer(folder / "tokenizer.json", max_tokens=MAX_TOKENS, stride=WINDOW_STRIDE)
+        return cls(opened.session, tokenizer, labels,
                    temperature, provider=opened.provider, version=_version(Path(models_dir), folder),
                    precision=precision)
 
     def predict(self, texts: list[str], *, top_k: int = 5, batch_size: int = BATCH_SIZE) -> list[IntentPrediction]:
-        """Predict each text's intent (order kept; batches are grouped by length internally)."""
+        """Predict each text's intent (order kept; batches are grouped by length internally).
+
+        A text longer than the encoder's window is read in full, as overlapping windows whose
+        distributions are combined (:func:`~worker.runtime.combine_windows`)."""
         texts = list(texts)
         if not texts:
             return []
         top_k = max(1, min(top_k, len(self.labels)))
-        lengths = [len(e.ids) for e in self._tokenizer.encode_batch(texts)]
-        order = sorted(range(len(texts)), key=lambda i: lengths[i])
-        probs = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
-        vectors = np.zeros((len(texts), 0), dtype=np.float32)
+        rows, owners = windows(self._tokenizer, texts)
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        window_probs = np.zeros((len(rows), len(self.labels)), dtype=np.float64)
+        window_vectors = np.zeros((len(rows), 0), dtype=np.float32)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            ids, mask = encode_batch(self._tokenizer, [texts[i] for i in idx])
+            ids, mask = pad_ids([rows[i] for i in idx])
             logits, vecs = self._session.run(["logits", "sentence_vector"], {"input_ids": ids, "attention_mask": mask})
-            if vectors.shape[1] == 0:
-                vectors = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
-            probs[idx] = softmax(logits, self.temperature)
-            vectors[idx] = vecs
+            if window_vectors.shape[1] == 0:
+                window_vectors = np.zeros((len(rows), vecs.shape[1]), dtype=np.float32)
+            window_probs[idx] = softmax(logits, self.temperature)
+            window_vectors[idx] = vecs
+        probs, vectors = _per_text(window_probs, window_vectors, np.asarray(owners), len(texts))
         results = []
         for row, vector in zip(probs, vectors):
             top = most_likely(row, self.labels, top_k)
@@ -114,6 +122,21 @@ class IntentModel:
                 )
             )
         return results
+
+
+def _per_text(window_probs: np.ndarray, window_vectors: np.ndarray, owners: np.ndarray,
+              n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each text's distribution and unit sentence vector from its windows' (one window: as is)."""
+    if len(owners) == n:
+        return window_probs, window_vectors
+    probs = np.zeros((n, window_probs.shape[1]), dtype=np.float64)
+    vectors = np.zeros((n, window_vectors.shape[1]), dtype=np.float32)
+    for index in range(n):
+        rows = np.flatnonzero(owners == index)
+        probs[index] = combine_windows(window_probs[rows])
+        vector = window_vectors[rows].mean(axis=0)
+        vectors[index] = vector / max(float(np.linalg.norm(vector)), 1e-12)
+    return probs, vectors
 
 
 def _version(models_dir: Path, folder: Path) -> str:

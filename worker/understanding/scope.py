@@ -37,8 +37,9 @@ def scope_texts(text: str, entities: Sequence[Entity]) -> list[str]:
     banking question, but the sentence after it may be.
     """
     for entity in sorted(entities, key=lambda e: -len(e.text)):
-        if entity.type in GENERIC and entity.text.strip():
-            text = text.replace(entity.text, GENERIC[entity.type])
+        if entity.type in GENERIC and entity.text.strip():  # whole words: "night" leaves "overnight" be
+            generic = GENERIC[entity.type]
+            text = re.sub(rf"(?<!\w){re.escape(entity.text)}(?!\w)", lambda _: generic, text)
     text = " ".join(text.split())
     sentences = [s.strip() for s in _SENTENCE_END.split(text) if len(s.split()) >= 3]
     return [text, *[s for s in sentences[:MAX_SENTENCES] if s != text]]

@@ -25,6 +25,7 @@ import numpy as np
 from worker.settings import Settings
 from worker.training.data.nlupp import VAL_FOLDS, Span, fold_path, load_nlupp
 from worker.training.data.splits import load_split
+from worker.training.evaluation.conditions import condition_figures, email_figures
 from worker.training.fitting.train_scope import CLINC_OVERLAP, auroc
 from worker.training.span_metrics import span_metrics
 
@@ -34,6 +35,8 @@ NLUPP_NOW = datetime(2022, 3, 15, 9, 0, tzinfo=timezone.utc)
 DATE_SLOTS = ("date", "date_from", "date_to")
 TAGGED_TYPES = ("date", "date_range", "time", "amount", "person", "company")
 BINS = 10
+#: The out-of-scope pool beside each condition: oos_val and every fifth other-domain query.
+POOL_STEP = 5
 
 
 def _gold_dates(data_dir: Path) -> list[dict[tuple[int, int], str]]:
@@ -56,7 +59,9 @@ def entity_figures(settings: Settings) -> dict[str, Any]:
     from worker.text.tagger import EntityTagger
     from worker.understanding.entities import EntityExtractor
 
-    examples = load_nlupp(settings.data_dir, folds=VAL_FOLDS)
+    # Times of day and lengths of time ("this morning", "for 8 hours") count as times, as NLU++'s
+    # ``time_period`` annotates them; the tagger never learned them, the rules find them.
+    examples = load_nlupp(settings.data_dir, folds=VAL_FOLDS, time_period_as_time=True)
     texts = [e.text for e in examples]
     gold = [list(e.spans) for e in examples]
     served = EntityExtractor(EntityTagger.load(settings.models_dir, threads=2), phone_region=settings.phone_region)
@@ -80,18 +85,22 @@ def _tickets(texts: Sequence[str], prefix: str) -> list[dict[str, Any]]:
              "created_at": NLUPP_NOW.isoformat()} for i, text in enumerate(texts)]
 
 
-def triage_figures(settings: Settings, *, progress: bool = True) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Scope, auto-send and confidence figures from the served Triager."""
+def triage_figures(settings: Settings, *, progress: bool = True,
+                   limit: int | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Scope, auto-send and confidence figures from the served Triager (``limit``: at most that
+    many tickets per set, for a quick look)."""
     from worker.orchestrator.triager import Triager
 
     split = load_split(settings.data_dir / "banking77" / "train.csv")
     clinc = json.loads((settings.data_dir / "clinc150" / "data_full_trainval.json").read_text(encoding="utf-8"))
     sets = {
-        "in_scope": split.val_texts,
-        "oos_val": [t for t, _ in clinc["oos_val"]],
-        "other_domains_val": [t for t, label in clinc["val"] if label not in CLINC_OVERLAP],
+        "in_scope": split.val_texts[:limit],
+        "oos_val": [t for t, _ in clinc["oos_val"]][:limit],
+        "other_domains_val": [t for t, label in clinc["val"] if label not in CLINC_OVERLAP][:limit],
     }
+    targets = split.val_targets[:limit]
     triager = Triager.load(settings)
+    pool = sets["oos_val"] + sets["other_domains_val"][::POOL_STEP]
     results: dict[str, list] = {}
     for name, texts in sets.items():
         tickets = _tickets(texts, name)
@@ -107,7 +116,7 @@ def triage_figures(settings: Settings, *, progress: bool = True) -> tuple[dict[s
         arrays[f"{name}_flag"] = np.array([r.out_of_scope for r in rows])
         arrays[f"{name}_auto"] = np.array([r.reply.action.value == "auto_send" for r in rows])
         arrays[f"{name}_conf"] = np.array([r.intent.confidence for r in rows], dtype=float)
-    correct = np.array([r.intent.label == t for r, t in zip(results["in_scope"], split.val_targets)])
+    correct = np.array([r.intent.label == t for r, t in zip(results["in_scope"], targets)])
     arrays["in_scope_correct"] = correct
     auto = arrays["in_scope_auto"]
     actions = {a: int(sum(r.reply.action.value == a for r in results["in_scope"])) for a in ("auto_send", "draft", "escalate")}
@@ -142,6 +151,10 @@ def triage_figures(settings: Settings, *, progress: bool = True) -> tuple[dict[s
         },
         "calibration": _calibration(conf, correct),
     }
+    oos_pool = results["oos_val"] + results["other_domains_val"][::POOL_STEP]
+    figures["conditions"] = {"clean": condition_figures(results["in_scope"], targets, oos_pool)}
+    figures["conditions"].update(email_figures(settings, in_scope=sets["in_scope"], targets=targets,
+                                               out_of_scope=pool, created_at=NLUPP_NOW.isoformat(), progress=progress))
     return figures, arrays
 
 
@@ -223,15 +236,47 @@ def _markdown(figures: dict[str, Any]) -> str:
               f"| actions | {', '.join(f'{k} {v}' for k, v in a['actions'].items())} |",
               f"| escalation reasons | {', '.join(f'{k} {v}' for k, v in a['escalation_reasons'].items()) or '-'} |", "",
               f"Calibration: ECE {tri['calibration']['ece']:.3f} (10 bins). ![reliability and scores](understanding.png)", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + _conditions_markdown(tri["conditions"]))
 
 
-def evaluate_understanding(settings: Settings, *, out: Path, progress: bool = True) -> Path:
+def _conditions_markdown(conditions: dict[str, Any]) -> list[str]:
+    """Clean queries and e-mails side by side: what an e-mail costs, what cleaning wins back."""
+    names = [name for name in ("clean", "email", "email_uncleaned") if name in conditions]
+    first = conditions[names[0]]
+    rows = [("intent accuracy", "accuracy", "{:.1%}"), ("auto-send coverage", "auto_send_coverage", "{:.1%}"),
+            ("auto-send precision", "auto_send_precision", "{:.1%}"),
+            ("auto-send precision, out-of-scope in the pool", "auto_send_precision_with_out_of_scope", "{:.1%}"),
+            ("out-of-scope auto-sent, per 1,000", "out_of_scope_auto_sent_per_1000", "{}"),
+            ("in-scope flagged out of scope", "false_flag_rate", "{:.1%}"),
+            ("out-of-scope AUROC", "auroc", "{:.4f}"), ("share of the text removed by cleaning", "removed_share_mean", "{:.1%}")]
+    lines = ["## Clean queries and e-mails", "",
+             f"The same {first['n']} validation requests, as queries and wrapped in e-mails written with the "
+             f"validation parts of `worker/training/data/synthetic/emails.py` (greetings, signatures, quoting styles "
+             f"and footers no model saw in training); {first['n_out_of_scope']} out-of-scope queries (CLINC150 `oos_val` "
+             "and every fifth other-domain query) in the pool, wrapped the same way.", "",
+             "| | " + " | ".join(name.replace("_", " ") for name in names) + " |", "| --- |" + " --- |" * len(names)]
+    for label, key, form in rows:
+        cells = [form.format(conditions[n][key]) if conditions[n].get(key) is not None else "-" for n in names]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    email = conditions.get("email")
+    if email:
+        lines += ["", "E-mail intent accuracy by what the e-mail contains (cleaned, then without cleaning):", "",
+                  "| part | e-mails | accuracy | without cleaning |", "| --- | --- | --- | --- |"]
+        raw = conditions.get("email_uncleaned", {}).get("by_part", {})
+        for kind, item in email["by_part"].items():
+            other = raw.get(kind, {}).get("accuracy")
+            lines.append(f"| {kind} | {item['n']} | {item['accuracy']:.1%} | {'-' if other is None else f'{other:.1%}'} |")
+        kinds = ", ".join(f"{k} {v:.1%}" for k, v in email["removed_share_by_kind"].items())
+        lines += ["", f"Removed, as a share of all e-mail text: {kinds}.", ""]
+    return lines
+
+
+def evaluate_understanding(settings: Settings, *, out: Path, progress: bool = True, limit: int | None = None) -> Path:
     """Write the figures, the report and the plots into ``out``; returns the report's path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     figures: dict[str, Any] = {"entities": entity_figures(settings)}
-    figures["triage"], arrays = triage_figures(settings, progress=progress)
+    figures["triage"], arrays = triage_figures(settings, progress=progress, limit=limit)
     (out / "understanding.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     _plots(out, figures, arrays)
     report = out / "understanding.md"

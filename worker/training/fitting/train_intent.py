@@ -50,7 +50,7 @@ from worker.training.fitting.calibration import (
     fit_temperature,
     softmax,
 )
-from worker.training.fitting.schedule import fine_tuning_optimiser
+from worker.training.fitting.schedule import epoch_batches, fine_tuning_optimiser
 from worker.training.models.text import (
     IntentNet,
     assemble_intent,
@@ -67,6 +67,8 @@ CALIBRATION = "calibration.json"
 REFERENCE = "reference.json"
 TRAINING = "training.json"
 N_REFERENCE = 16
+#: E-mail texts are longer than queries: they are trained on up to this many tokens.
+EMAIL_MAX_LEN = 96
 
 
 # ---------------------------------------------------------------- inference helpers
@@ -139,6 +141,9 @@ def train_intent(
     finalise: bool = True,
     progress: bool = True,
     command: str | None = None,
+    emails: float = 0.0,
+    raw_emails: float = 0.5,
+    init: Path | None = None,
 ) -> dict:
     """Fine-tune, keep the best epoch (validation accuracy), write the committed artifacts to
     ``out_dir``; with ``finalise`` also calibrate, export and measure (see :func:`finalise_intent`).
@@ -157,9 +162,25 @@ def train_intent(
     eval_tok = load_tokenizer(base / "tokenizer.json")
     y_train = np.array(split.label_ids(split.train_targets))
     y_val = np.array(split.label_ids(split.val_targets))
-    train_ids = [e.ids for e in train_tok.encode_batch(split.train_texts)]
+    train_texts, train_targets = list(split.train_texts), list(split.train_targets)
+    if emails:
+        from worker.training.data.email_texts import email_texts
+
+        more, more_targets = email_texts(train_texts, train_targets, share=emails, raw_share=raw_emails, seed=seed)
+        train_texts, train_targets = train_texts + more, train_targets + more_targets
+        y_train = np.array(split.label_ids(train_targets))
+        train_tok = load_tokenizer(base / "tokenizer.json", max_tokens=max(max_len, EMAIL_MAX_LEN))
+    train_ids = [e.ids for e in train_tok.encode_batch(train_texts)]
 
     model = IntentNet(load_encoder(base), n_labels, dropout=dropout, head_scale=head_scale).to(device)
+    if init is not None:  # warm start: go on from committed weights (a member's folder)
+        from safetensors.torch import load_file
+
+        state = {k: v.float() for k, v in load_file(str(Path(init) / WEIGHTS)).items()}
+        missing = set(committed_state(model)) - set(state)
+        if missing:
+            raise ValueError(f"{init}: the weights lack {sorted(missing)[:3]}: not an intent model of this shape")
+        model.load_state_dict(state, strict=False)
     model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
     steps_per_epoch = math.ceil(len(train_ids) / batch_size)
     total = steps_per_epoch * epochs
@@ -172,10 +193,10 @@ def train_intent(
     bar = tqdm(total=total, desc="intent", disable=not progress, mininterval=2.0)
     for epoch in range(1, epochs + 1):
         model.train()
-        order = generator.permutation(len(train_ids))
+        batches = epoch_batches(generator, [len(ids) for ids in train_ids], batch_size, sortish=bool(emails))
         running = 0.0
         for step in range(steps_per_epoch):
-            idx = order[step * batch_size : (step + 1) * batch_size]
+            idx = batches[step]
             width = max(len(train_ids[i]) for i in idx)
             ids = np.zeros((len(idx), width), dtype=np.int64)
             mask = np.zeros_like(ids)
@@ -213,6 +234,8 @@ def train_intent(
         "frozen": "encoder.embeddings.word_embeddings.weight",
         "pooling": "mean (head: raw mean when head_scale is null, else normalised x head_scale)",
         "selection": "best epoch by validation accuracy",
+        "emails": emails, "raw_emails": raw_emails, "init": str(init) if init else None,
+        "train_texts": len(train_texts),
     }
     training = {
         "data": str(data), "data_sha256": sha256_file(Path(data)), "text_col": text_col, "label_col": label_col,
@@ -335,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--base-path", type=Path, default=None, help="base model folder (default: the package's)")
+    p.add_argument("--emails", type=float, default=0.0,
+                   help="share of training requests also given as an e-mail (training-part greetings, signatures, quotes)")
+    p.add_argument("--raw-emails", type=float, default=0.5, help="of those e-mails, the share read uncleaned")
+    p.add_argument("--init", type=Path, default=None, help="warm start from this folder's weights.safetensors")
     p.add_argument("--no-finalise", action="store_true", help="train only; run --finalise-only later")
     p.add_argument("--finalise-only", action="store_true", help="calibrate/export/measure committed weights")
     a = p.parse_args(argv)
@@ -350,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
             data=a.data, text_col=a.text_col, label_col=a.label_col, out_dir=a.out_dir, epochs=a.epochs,
             seed=a.seed, lr=a.lr, head_lr=a.head_lr, batch_size=a.batch_size, max_len=a.max_len, warmup=a.warmup,
             label_smoothing=a.label_smoothing, dropout=a.dropout, head_scale=a.head_scale, threads=a.threads, device=a.device,
-            base_path=a.base_path, finalise=not a.no_finalise, command=command,
+            base_path=a.base_path, finalise=not a.no_finalise, command=command, emails=a.emails,
+            raw_emails=a.raw_emails, init=a.init,
         )
     print(json.dumps(metrics, indent=2))
     return 0

@@ -37,6 +37,10 @@ CLINC_OVERLAP = frozenset(
 )
 #: Every n-th CLINC150 training query from the covered-elsewhere domains is a negative.
 CLINC_STRIDE = 4
+#: Auto-send thresholds are judged on at least this many validation tickets sent (see auto_send_threshold).
+MIN_SUPPORT = 100
+#: Seeds of the training-part e-mails the scope is fitted on (the evaluation wraps with others).
+EMAIL_SEED = 41
 
 
 def auroc(negatives: np.ndarray, positives: np.ndarray) -> float:
@@ -47,16 +51,18 @@ def auroc(negatives: np.ndarray, positives: np.ndarray) -> float:
     return float(roc_auc_score(y, np.r_[negatives, positives]))
 
 
-def auto_send_threshold(confidence: np.ndarray, correct: np.ndarray, *, target: float) -> float:
-    """The lowest confidence at which every higher threshold keeps precision ≥ ``target``."""
+def auto_send_threshold(confidence: np.ndarray, correct: np.ndarray, *, target: float, min_support: int = 0) -> float:
+    """The lowest confidence at which the tickets sent (all those at or above it) are still
+    ``target`` precise, among thresholds that send at least ``min_support``; 1.0 when none is.
+
+    Judged on the whole set sent, not on every higher cut: a few mislabelled queries among the
+    most confident would otherwise pin the threshold near 1 however precise the rest is."""
     order = np.argsort(-confidence)
     precision = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
-    # Walk from the top; the threshold is the last point before precision first dips below target.
-    ok = precision >= target
-    cut = int(np.argmin(ok)) if not ok.all() else len(order)
-    if cut == 0:
+    ok = np.flatnonzero((precision >= target) & (np.arange(len(order)) >= max(0, min_support - 1)))
+    if len(ok) == 0:
         return 1.0
-    return float(confidence[order][cut - 1])
+    return float(confidence[order][ok[-1]])
 
 
 def _fit(features: np.ndarray, targets: np.ndarray):
@@ -65,9 +71,21 @@ def _fit(features: np.ndarray, targets: np.ndarray):
     return LogisticRegression(C=10.0, class_weight="balanced", max_iter=2000).fit(features, targets)
 
 
+def _as_emails(texts: list[str], seed: int) -> list[str]:
+    """The texts as the worker reads them out of training-part e-mails (cleaned)."""
+    from worker.text.cleaning import clean_ticket
+    from worker.training.data.synthetic.emails import email_tickets
+
+    return [clean_ticket(e.subject, e.body).text for e in email_tickets(texts, seed=seed, part="train")]
+
+
 def train_scope(*, data_dir: Path, models_dir: Path, target_precision: float, false_flag: float,
-                threads: int = 0) -> dict:
-    """Fit, choose thresholds, write the artifacts; returns the scope.json content."""
+                threads: int = 0, emails: bool = False) -> dict:
+    """Fit, choose thresholds, write the artifacts; returns the scope.json content.
+
+    With ``emails``, every in-scope validation request and every out-of-scope training query is
+    also scored as the worker reads it out of an e-mail (training-part wrappings, cleaned), so
+    that neither the combination nor the thresholds take an e-mail's residue for a new topic."""
     from worker.text.intent import IntentModel
     from worker.text.sentence_encoder import SentenceEncoder
     from worker.understanding.scope import scope_features
@@ -96,7 +114,13 @@ def train_scope(*, data_dir: Path, models_dir: Path, target_precision: float, fa
         return scope_features(served_bank, encoder.encode(texts), confidence), predictions
 
     log.info("scoring validation and CLINC150 texts")
-    f_in, p_in = features(split.val_texts)
+    in_texts, in_targets = list(split.val_texts), list(split.val_targets)
+    if emails:
+        in_texts += _as_emails(split.val_texts, EMAIL_SEED)
+        in_targets += list(split.val_targets)
+        oos_train = oos_train + _as_emails(oos_train, EMAIL_SEED + 1)
+        other_train = other_train + _as_emails(other_train, EMAIL_SEED + 2)
+    f_in, p_in = features(in_texts)
     f_oos_train, _ = features(oos_train)
     f_oos_val, p_oos_val = features(oos_val)
     f_other_train, _ = features(other_train)
@@ -116,8 +140,8 @@ def train_scope(*, data_dir: Path, models_dir: Path, target_precision: float, fa
     threshold = float(np.quantile(crossfit, 1.0 - false_flag))
 
     confidence = np.array([p.confidence for p in p_in])
-    correct = np.array([p.label == t for p, t in zip(p_in, split.val_targets)])
-    auto = auto_send_threshold(confidence, correct, target=target_precision)
+    correct = np.array([p.label == t for p, t in zip(p_in, in_targets)])
+    auto = auto_send_threshold(confidence, correct, target=target_precision, min_support=MIN_SUPPORT)
     sent = (confidence >= auto) & (crossfit < threshold)
     oos_conf = np.array([p.confidence for p in p_oos_val])
     other_conf = np.array([p.confidence for p in p_other_val])
@@ -145,18 +169,21 @@ def train_scope(*, data_dir: Path, models_dir: Path, target_precision: float, fa
         "weights": [round(float(w), 6) for w in final.coef_[0]],
         "bias": round(float(final.intercept_[0]), 6),
         "thresholds": {"out_of_scope": round(threshold, 6), "auto_send": round(auto, 6)},
-        "choice": {"false_flag_rate": false_flag, "auto_send_target_precision": target_precision},
+        "choice": {"false_flag_rate": false_flag, "auto_send_target_precision": target_precision,
+                   "auto_send_min_support": MIN_SUPPORT,
+                   "emails": emails},
         "figures": figures,
         "data": {
             "in_scope": {"path": "banking77/train.csv", "sha256": sha256_file(banking), "split_seed": SPLIT_SEED,
-                         "bank": len(split.train_texts), "validation": len(split.val_texts)},
+                         "bank": len(split.train_texts), "validation": len(split.val_texts),
+                         "validation_rows": len(in_texts)},
             "out_of_scope": {"path": "clinc150/data_full_trainval.json", "sha256": sha256_file(clinc_path),
                              "fitted_on": f"oos_train ({len(oos_train)}) + every {CLINC_STRIDE}th train query "
                                           f"outside the overlapping intents ({len(other_train)})",
                              "figures_on": f"oos_val ({len(oos_val)}), val outside the overlap ({len(other_val)})"},
         },
         "intent_model": intent.version,
-        "command": "python -m worker.training.fitting.train_scope",
+        "command": "python -m worker.training.fitting.train_scope" + (" --emails" if emails else ""),
     }
     write_json(folder / "scope.json", config)
     _record_manifest(models_dir, folder, config)
@@ -187,10 +214,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--false-flag", type=float, default=0.02,
                         help="share of in-scope validation tickets flagged out of scope (default 0.02)")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--emails", action="store_true",
+                        help="also fit on the texts as read out of training-part e-mails (cleaned)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = train_scope(data_dir=args.data_dir, models_dir=args.models_dir,
-                         target_precision=args.target_precision, false_flag=args.false_flag, threads=args.threads)
+                         target_precision=args.target_precision, false_flag=args.false_flag, threads=args.threads,
+                         emails=args.emails)
     print(json.dumps(config["thresholds"] | config["figures"], indent=2))
     return 0
 

@@ -8,8 +8,9 @@ Friday of next week, "last Monday" the most recent Monday, and a period's end ("
 last day. Nothing here raises on odd input: an unreadable span gives ``None``.
 
 The parsers live in modules by job (:mod:`.words` for the shared tables, :mod:`.dates`,
-:mod:`.periods`, :mod:`.ranges`, :mod:`.times`, :mod:`.amounts`); this package re-exports the
-public API, so callers import from ``worker.understanding.values`` alone.
+:mod:`.periods`, :mod:`.ranges`, :mod:`.times`, :mod:`.durations`, :mod:`.amounts`); this package
+re-exports the public API, so callers import from ``worker.understanding.values`` alone. A time
+span's value is a clock time, a part of the day or a duration: :func:`read_time` tells which.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from worker.understanding.values.amounts import parse_amount
 from worker.understanding.values.dates import DATEPARSER_LOCK as DATEPARSER_LOCK
 from worker.understanding.values.dates import parse_date
 from worker.understanding.values.ranges import parse_date_range
-from worker.understanding.values.times import parse_time
+from worker.understanding.values.durations import parse_duration
+from worker.understanding.values.times import parse_part_of_day, parse_time, read_time
 
-__all__ = ["parse_amount", "parse_date", "parse_date_range", "parse_time"]
+__all__ = ["parse_amount", "parse_date", "parse_date_range", "parse_duration", "parse_part_of_day",
+           "parse_time", "read_time"]

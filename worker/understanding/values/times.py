@@ -1,14 +1,31 @@
-"""``parse_time``: a clock time as "HH:MM" from digits, number words and parts of the day.
+"""Times: ``parse_time`` (a clock time as "HH:MM"), ``parse_part_of_day`` ("this morning") and
+``read_time``, the value of any time span.
 
-Covers "half past 3", "25 to 7 p.m.", "17:30", "8pm", and, given ``now``, "in 2 hours".
+``parse_time`` covers "half past 3", "25 to 7 p.m.", "17:30", "8pm", and, given ``now``,
+"in 2 hours" or "in a couple of hours". A time span's value is one of three shapes:
+
+- ``"HH:MM"``: a clock time ("17:30", "noon", "in 2 hours");
+- ``{"part_of_day": "morning", "date": "2022-03-15", "qualifier": "early"}``: a time of day
+  ("this morning", "tonight", "early afternoon"; ``date`` when the words name the day, before
+  the span too: the "evening" of "yesterday evening"; ``qualifier`` for early, late, mid);
+- ``{"duration": "PT8H", "direction": "past"}``: a length of time (:mod:`.durations`).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import Any
 
-from worker.understanding.values.words import _ONES, _TENS, _number_words
+from worker.understanding.values.dates import parse_date
+from worker.understanding.values.durations import parse_duration
+from worker.understanding.values.words import (
+    _ONES,
+    _TENS,
+    _VAGUE_COUNTS,
+    _WEEKDAY_RE,
+    _number_words,
+)
 
 _PERIOD_WORDS = [
     (r"(?<![a-z])(?:a\.?\s?m\.?|in the morning|morning)(?=\s|$)", "am"),
@@ -83,12 +100,13 @@ def _relative_time(text: str, now: datetime) -> str | None:
     if text in ("now", "right now", "just now", "immediately"):
         delta = timedelta()
     else:
-        match = re.fullmatch(r"(in\s+)?(half an|an|a|a quarter of an|\d+(?:\.\d+)?|half)\s+"
-                             r"(hour|hr|minute|min)s?\s*(ago|from now|later|earlier|back)?", text)
+        match = re.fullmatch(r"(in\s+)?(half an|an|a|a quarter of an|\d+(?:\.\d+)?|half|a couple of"
+                             r"|couple of|a few|few|several)\s+(hour|hr|minute|min)s?\s*"
+                             r"(ago|from now|later|earlier|back)?", text)
         if not match or not (match.group(1) or match.group(4)):
             return None
         amount = {"an": 1.0, "a": 1.0, "half an": 0.5, "half": 0.5, "a quarter of an": 0.25}.get(
-            match.group(2)) or float(match.group(2))
+            match.group(2)) or float(_VAGUE_COUNTS.get(match.group(2)) or match.group(2))
         minutes = amount * (60 if match.group(3) in ("hour", "hr") else 1)
         sign = -1 if match.group(4) in ("ago", "earlier", "back") else 1
         delta = timedelta(minutes=sign * minutes)
@@ -119,3 +137,65 @@ def _clock_minutes(text: str, period: str | None) -> int | None:
             return None
         return _period_hour(hour % 24 if hour == 24 else hour, period) * 60 + minute
     return None
+
+
+_PARTS = {"morning": "morning", "afternoon": "afternoon", "evening": "evening", "night": "night",
+          "tonight": "night", "overnight": "night", "nighttime": "night"}
+_PART_OF_DAY = re.compile(
+    r"(?:(?:in|at|during|for|from|since|until|till|by)\s+)?(?:the\s+)?"
+    r"(?:(?P<this>this|tomorrow|tmrw|yesterday|today|(?:(?:last|next|this|coming|on)\s+)?(?:"
+    + _WEEKDAY_RE + r"))\s+)?"
+    r"(?:(?P<qualifier>early|late|mid)\s*)?(?P<part>morning|afternoon|evening|night|tonight|overnight|nighttime)")
+# "yesterday evening": the day may be said just before the span.
+_DAY_BEFORE = re.compile(r"\b(this|tomorrow|tmrw|yesterday|today|(?:(?:last|next|this|coming)\s+)?(?:"
+                         + _WEEKDAY_RE + r"))\s+(?:the\s+)?$")
+
+
+def parse_part_of_day(text: str, *, now: datetime | None = None, before: str = "") -> dict[str, Any] | None:
+    """``{"part_of_day": ...}`` for "this morning", "tonight", "early afternoon", "Friday night"."""
+    try:
+        return _parse_part_of_day(text, now=now, before=before)
+    except (ValueError, OverflowError, TypeError):
+        return None
+
+
+def _parse_part_of_day(text: str, *, now: datetime | None, before: str) -> dict[str, Any] | None:
+    if not isinstance(text, str) or not text.strip() or len(text) > 60:
+        return None
+    normal = " ".join(text.lower().replace("-", " ").replace("’", "'").split())
+    match = _PART_OF_DAY.fullmatch(normal)
+    if not match:
+        return None
+    part = match.group("part")
+    value: dict[str, Any] = {"part_of_day": _PARTS[part]}
+    day = match.group("this")
+    if day is None and part != "overnight" and (said := _DAY_BEFORE.search(before.lower()[-30:])):
+        day = said.group(1)
+    if part == "tonight":
+        day = day or "today"
+    if now is not None and day is not None and part != "overnight":
+        found = parse_date("today" if day == "this" else day, now=now,
+                           prefer="past" if day.startswith("last") else "future")
+        if found is not None:
+            value["date"] = found.isoformat()
+    if match.group("qualifier"):
+        value["qualifier"] = match.group("qualifier")
+    return value
+
+
+_RELATIVE = re.compile(r"^in\s+(?!the\b)|\s(?:ago|later|from now|earlier|back)$")
+_DURATION_UNIT = re.compile(r"(?<![a-z])(?:hours?|hrs?|minutes?|mins?|seconds?|secs?)\b")
+
+
+def read_time(text: str, *, now: datetime | None = None, before: str = "") -> str | dict[str, Any] | None:
+    """The value of a time span: "HH:MM", a part of the day or a duration (shapes above); None
+    when it reads as none of them. ``before`` is the text before the span ("yesterday " gives
+    "evening" its day; "at " makes "10 hrs" a clock time)."""
+    normal = " ".join(text.lower().split()) if isinstance(text, str) else ""
+    if not normal:
+        return None
+    before = before[-40:]
+    clock_said = re.search(r"\bat\s*$", before.lower())
+    if _DURATION_UNIT.search(normal) and not _RELATIVE.search(normal) and not clock_said:
+        return parse_duration(normal)
+    return parse_time(text, now=now) or parse_part_of_day(text, now=now, before=before)

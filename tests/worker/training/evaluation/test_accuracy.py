@@ -44,7 +44,7 @@ def test_validation_accuracy_matches_manifest(setup, precision: str) -> None:
     recorded = manifest["metrics"][f"val_accuracy_onnx_{precision}"]
     assert abs(accuracy - recorded) <= TOLERANCE, (accuracy, recorded)
     if precision == "fp32":
-        assert accuracy >= 0.935
+        assert accuracy >= 0.93  # 93.7 % before the e-mail training, 93.3 % after it (docs/models.md)
 
 
 @pytest.mark.data
