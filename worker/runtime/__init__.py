@@ -10,6 +10,7 @@ from worker.runtime.probabilities import combine_windows, softmax, top_k
 from worker.runtime.sessions import CPU, CUDA, Session, choose_providers, make_session
 from worker.runtime.tokens import (
     MAX_TOKENS,
+    SENTENCE_END,
     WINDOW_STRIDE,
     encode_batch,
     length_batches,
@@ -22,6 +23,7 @@ __all__ = [
     "CPU",
     "CUDA",
     "MAX_TOKENS",
+    "SENTENCE_END",
     "WINDOW_STRIDE",
     "Session",
     "UnknownDevice",

@@ -12,7 +12,8 @@ MAX_TOKENS = 128
 WINDOW_STRIDE = 32
 #: A long text's sentence windows: the length the text models were trained on.
 WINDOW_TOKENS = 64
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+#: Where one sentence ends and the next begins, for every reader that goes sentence by sentence.
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 def load_tokenizer(path: Path, *, max_tokens: int = MAX_TOKENS, stride: int = 0):
@@ -66,7 +67,7 @@ def windows(tokenizer, texts: list[str], *, window_tokens: int = WINDOW_TOKENS) 
 
 def _sentence_chunks(tokenizer, text: str, window_tokens: int) -> list:
     """Consecutive sentences packed into encodings of at most ``window_tokens`` tokens each."""
-    sentences = [s for s in _SENTENCE_END.split(text) if s.strip()]
+    sentences = [s for s in SENTENCE_END.split(text) if s.strip()]
     sizes = [len(e.ids) - 2 for e in tokenizer.encode_batch(sentences)]
     chunks: list[str] = []
     current: list[str] = []

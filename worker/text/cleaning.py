@@ -34,17 +34,12 @@ MAX_PARSE_CHARS = 4_000
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u00ad]")
 # A tag name followed by a space, a slash or ">": "<a.murphy@example.org>" is an address, not a link.
 _HTML = re.compile(r"<(?:html|body|div|p|br|span|table|td|a|b|i|font|blockquote)(?=[\s/>])[^>]*>", re.IGNORECASE)
-_GREETING = re.compile(
-    r"^\s*(?:hi|hiya|hello|hey|dear|good\s+(?:morning|afternoon|evening|day)|morning|afternoon|evening|greetings|"
-    r"to\s+whom\s+it\s+may\s+concern|hallo|guten\s+tag|bonjour|hola|buongiorno|ciao|hej)\b"
-    r"(?:\s+[\w.'-]+){0,3}\s*[,!:.]?\s*$",
-    re.IGNORECASE,
-)
-_GREETING_PREFIX = re.compile(
-    r"^\s*(?:hi|hiya|hello|hey|dear|good\s+(?:morning|afternoon|evening|day)|greetings|hallo|bonjour|hola)\b"
-    r"(?:\s+[\w.'-]+){0,3}\s*[,!:]\s+(?=\S)",
-    re.IGNORECASE,
-)
+_GREETING_WORDS = (r"(?:hi|hiya|hello|hey|dear|good\s+(?:morning|afternoon|evening|day)|morning|afternoon|evening|"
+                   r"greetings|to\s+whom\s+it\s+may\s+concern|hallo|guten\s+tag|bonjour|hola|buongiorno|ciao|hej)\b"
+                   r"(?:\s+[\w.'-]+){0,3}\s*")
+_GREETING = re.compile(rf"^\s*{_GREETING_WORDS}[,!:.]?\s*$", re.IGNORECASE)
+# The same greeting opening a line that goes on: "Hi team, my card has not arrived".
+_GREETING_PREFIX = re.compile(rf"^\s*{_GREETING_WORDS}[,!:]\s+(?=\S)", re.IGNORECASE)
 _SIGN_OFF = re.compile(
     r"^\s*(?:thanks?(?:\s+you)?(?:\s+(?:so\s+much|in\s+advance))?|many\s+thanks|cheers|best(?:\s+wishes)?|"
     r"(?:kind|best|warm)\s+regards|regards|sincerely|yours(?:\s+(?:sincerely|faithfully|truly))?|"

@@ -19,6 +19,7 @@ import numpy as np
 
 from worker.contract import Entity
 from worker.errors import ModelNotBuilt
+from worker.runtime.tokens import SENTENCE_END
 
 NEIGHBOURS = 5
 #: What a known ticket says where a real one names someone: "I sent money to a friend".
@@ -26,7 +27,6 @@ NEIGHBOURS = 5
 GENERIC = {"person": "a friend", "company": "a shop", "amount": "money", "reference": "", "time": "",
            "card_last4": "", "email": "", "phone": "", "iban": "an account"}
 MAX_SENTENCES = 8
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 def scope_texts(text: str, entities: Sequence[Entity]) -> list[str]:
@@ -41,7 +41,7 @@ def scope_texts(text: str, entities: Sequence[Entity]) -> list[str]:
             generic = GENERIC[entity.type]
             text = re.sub(rf"(?<!\w){re.escape(entity.text)}(?!\w)", lambda _: generic, text)
     text = " ".join(text.split())
-    sentences = [s.strip() for s in _SENTENCE_END.split(text) if len(s.split()) >= 3]
+    sentences = [s.strip() for s in SENTENCE_END.split(text) if len(s.split()) >= 3]
     return [text, *[s for s in sentences[:MAX_SENTENCES] if s != text]]
 
 

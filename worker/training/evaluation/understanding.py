@@ -25,7 +25,7 @@ import numpy as np
 from worker.settings import Settings
 from worker.training.data.nlupp import VAL_FOLDS, Span, fold_path, load_nlupp
 from worker.training.data.splits import load_split
-from worker.training.evaluation.conditions import condition_figures, email_figures
+from worker.training.evaluation.conditions import condition_figures, email_figures, triage_all
 from worker.training.fitting.train_scope import CLINC_OVERLAP, auroc
 from worker.training.span_metrics import span_metrics
 
@@ -103,13 +103,7 @@ def triage_figures(settings: Settings, *, progress: bool = True,
     pool = sets["oos_val"] + sets["other_domains_val"][::POOL_STEP]
     results: dict[str, list] = {}
     for name, texts in sets.items():
-        tickets = _tickets(texts, name)
-        out = []
-        for start in range(0, len(tickets), 64):
-            out += triager.triage_batch(tickets[start:start + 64])
-            if progress:
-                log.info("%s: %d/%d triaged", name, len(out), len(tickets))
-        results[name] = out
+        results[name] = triage_all(triager, _tickets(texts, name), name=name, progress=progress)
     arrays: dict[str, np.ndarray] = {}
     for name, rows in results.items():
         arrays[f"{name}_score"] = np.array([r.out_of_scope_score for r in rows], dtype=float)

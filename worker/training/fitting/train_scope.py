@@ -73,10 +73,9 @@ def _fit(features: np.ndarray, targets: np.ndarray):
 
 def _as_emails(texts: list[str], seed: int) -> list[str]:
     """The texts as the worker reads them out of training-part e-mails (cleaned)."""
-    from worker.text.cleaning import clean_ticket
-    from worker.training.data.synthetic.emails import email_tickets
+    from worker.training.data.email_texts import email_texts
 
-    return [clean_ticket(e.subject, e.body).text for e in email_tickets(texts, seed=seed, part="train")]
+    return email_texts(texts, texts, share=1.0, raw_share=0.0, seed=seed, part="train")[0]
 
 
 def train_scope(*, data_dir: Path, models_dir: Path, target_precision: float, false_flag: float,
