@@ -13,6 +13,7 @@ from producers.enqueue import (
     enqueue_file,
     enqueue_many,
     enqueue_ticket,
+    publish,
     stage_attachments,
     validate_ticket,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "enqueue_many",
     "enqueue_ticket",
     "parse_mapping",
+    "publish",
     "read_tickets",
     "stage_attachments",
     "validate_ticket",

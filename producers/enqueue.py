@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +72,7 @@ class EnqueueReport:
 
     path: Path
     enqueued: int = 0
+    skipped: int = 0  # already enqueued or recorded (``skip``)
     tasks: list[Enqueued] = field(default_factory=list)
     errors: dict[int, list[ErrorEntry]] = field(default_factory=dict)
 
@@ -150,6 +151,11 @@ def stage_attachments(
     return ticket.model_copy(update={"attachments": staged})
 
 
+def publish(ticket: Ticket, *, celery_app: Celery | None = None, producer: Any = None) -> Enqueued:
+    """Publish one validated ticket whose attachments are in the blob store (the HTTP API's path)."""
+    return _send(ticket, app=celery_app or default_app, producer=producer)
+
+
 def _send(ticket: Ticket, *, app: Celery, producer: Any, line_no: int | None = None) -> Enqueued:
     """Publish one chain; a short argsrepr keeps ticket text out of headers, logs and Flower."""
     result = triage_chain(ticket.model_dump(mode="json"), celery_app=app).apply_async(
@@ -216,11 +222,15 @@ def enqueue_file(
     celery_app: Celery | None = None,
     blob_store: BlobStore | None = None,
     settings: Settings | None = None,
+    skip: Callable[[str], bool] | None = None,
+    on_sent: Callable[[Enqueued], None] | None = None,
 ) -> EnqueueReport:
     """Send every valid record of a JSONL/CSV file; bad records are reported by line, not sent.
 
     Streams the file (memory stays flat however long it is). A broker failure part-way raises
-    :class:`EnqueueInterrupted` whose ``report`` lists what was sent, so a rerun can skip it.
+    :class:`EnqueueInterrupted` whose ``report`` lists what was sent, so a rerun can skip it:
+    ``skip(ticket_id)`` true leaves a ticket out (``--resume``), and ``on_sent`` hears of each one
+    sent (to record it as queued).
     """
     path = Path(path)
     ctx = _context(celery_app, blob_store, settings)
@@ -229,6 +239,9 @@ def enqueue_file(
     with _progress(path, enabled=progress) as advance, ctx.app.producer_or_acquire() as producer:
         for line in lines:
             advance(line.line_no)
+            if skip is not None and line.ticket is not None and skip(line.ticket.ticket_id):
+                report.skipped += 1
+                continue
             ticket = _staged(line, report, ctx)
             if ticket is None:
                 continue
@@ -238,6 +251,8 @@ def enqueue_file(
                 raise EnqueueInterrupted(report, exc) from exc
             report.tasks.append(sent)
             report.enqueued += 1
+            if on_sent is not None:
+                on_sent(sent)
         advance(None)
     return report
 

@@ -29,3 +29,11 @@ def test_compose_takes_secrets_from_the_environment() -> None:
     text = COMPOSE.read_text()
     assert "POSTGRES_PASSWORD: ${POSTGRES_PASSWORD" in text
     assert "password=" not in text.lower()
+
+
+def test_compose_serves_the_api_behind_the_probes() -> None:
+    """The API service runs `ticketfusion api`, waits for the migration and is checked by /readyz."""
+    api = yaml.safe_load(COMPOSE.read_text())["services"]["api"]
+    assert api["command"][:2] == ["ticketfusion", "api"]
+    assert "readyz" in " ".join(api["healthcheck"]["test"])
+    assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"

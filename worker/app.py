@@ -6,6 +6,7 @@ Delivery is at-least-once (late acks, requeue when a worker dies); the CRM write
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from celery import Celery, chain
@@ -15,10 +16,13 @@ from worker.settings import Settings, get_settings
 
 TRIAGE_TASK = "ticketfusion.triage"
 CRM_TASK = "ticketfusion.crm_update"
+FAILED_TASK = "ticketfusion.triage_failed"
+WEBHOOK_TASK = "ticketfusion.webhook_deliver"
 QUEUE_TEXT = "text"
 QUEUE_MEDIA = "media"
 QUEUE_CRM = "crm"
-ALL_QUEUES = (QUEUE_TEXT, QUEUE_MEDIA, QUEUE_CRM)
+QUEUE_WEBHOOKS = "webhooks"  # results out: a slow receiver never holds up the CRM writes
+ALL_QUEUES = (QUEUE_TEXT, QUEUE_MEDIA, QUEUE_CRM, QUEUE_WEBHOOKS)
 
 
 def configure(app: Celery, settings: Settings) -> None:
@@ -45,7 +49,8 @@ def configure(app: Celery, settings: Settings) -> None:
         task_default_exchange=QUEUE_TEXT,
         task_default_routing_key=QUEUE_TEXT,
         task_default_queue=QUEUE_TEXT,
-        task_routes={TRIAGE_TASK: {"queue": QUEUE_TEXT}, CRM_TASK: {"queue": QUEUE_CRM}},
+        task_routes={TRIAGE_TASK: {"queue": QUEUE_TEXT}, CRM_TASK: {"queue": QUEUE_CRM},
+                     FAILED_TASK: {"queue": QUEUE_CRM}, WEBHOOK_TASK: {"queue": QUEUE_WEBHOOKS}},
         worker_hijack_root_logger=False,
         imports=("worker.tasks",),
     )
@@ -60,9 +65,30 @@ def queue_for(ticket: dict[str, Any]) -> str:
     return QUEUE_MEDIA if ticket.get("attachments") else QUEUE_TEXT
 
 
+def chain_ids(ticket_id: str) -> tuple[str, str]:
+    """The triage and crm_update task ids of a new chain: one random part, then the ticket id, so a
+    failure handler given only the triage task's id knows the ticket and the chain's last task."""
+    base = uuid.uuid4().hex
+    return f"triage-{base}-{ticket_id}", f"crm-{base}-{ticket_id}"
+
+
+def parse_chain_id(task_id: str) -> tuple[str, str] | None:
+    """(ticket_id, crm_update task id) from a triage task id made by :func:`chain_ids`."""
+    kind, _, rest = task_id.partition("-")
+    base, _, ticket_id = rest.partition("-")
+    if kind != "triage" or len(base) != 32 or not ticket_id:
+        return None
+    return ticket_id, f"crm-{base}-{ticket_id}"
+
+
 def triage_chain(ticket: dict[str, Any], *, celery_app: Celery | None = None) -> Any:
-    """The signature a producer sends: triage on the right queue, then the CRM update."""
+    """The signature a producer sends: triage on the right queue, then the CRM update.
+
+    Should the triage task fail outright (a hard time limit kills it before it can answer), its
+    error callback records the ticket as failed, with the cause."""
     the_app = celery_app or app
-    triage = the_app.signature(TRIAGE_TASK, args=(ticket,), queue=queue_for(ticket))
-    update = the_app.signature(CRM_TASK, queue=QUEUE_CRM)
+    triage_id, crm_id = chain_ids(str(ticket.get("ticket_id") or "unknown"))
+    triage = the_app.signature(TRIAGE_TASK, args=(ticket,), queue=queue_for(ticket), task_id=triage_id)
+    triage.on_error(the_app.signature(FAILED_TASK, queue=QUEUE_CRM))
+    update = the_app.signature(CRM_TASK, queue=QUEUE_CRM, task_id=crm_id)
     return chain(triage, update)

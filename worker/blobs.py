@@ -8,11 +8,13 @@ same content always lands on the same key (putting it twice is harmless).
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from worker.errors import TicketfusionError
@@ -122,6 +124,18 @@ class BlobStore:
         size = source.stat().st_size
         if size > max_bytes:  # cheap refusal before reading anything
             raise AttachmentTooLarge(source, size, max_bytes)
+        with source.open("rb") as src:
+            return self.put_stream(src, max_bytes=max_bytes, name=str(source))
+
+    def put_bytes(self, data: bytes, *, max_bytes: int, name: str = "attachment") -> BlobRef:
+        """Store bytes already in memory (an e-mail part, an upload); ``name`` is for errors."""
+        if len(data) > max_bytes:
+            raise AttachmentTooLarge(name, len(data), max_bytes)
+        return self.put_stream(io.BytesIO(data), max_bytes=max_bytes, name=name)
+
+    def put_stream(self, src: BinaryIO, *, max_bytes: int, name: str = "attachment") -> BlobRef:
+        """Copy a readable stream into the store, refusing it once it passes ``max_bytes``."""
+        source = name
         tmp_dir = self.root / ".tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
@@ -129,7 +143,7 @@ class BlobStore:
         fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="put-")
         tmp = Path(tmp_name)
         try:
-            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+            with os.fdopen(fd, "wb") as out:
                 while chunk := src.read(_CHUNK):
                     written += len(chunk)
                     if written > max_bytes:  # the file grew while we read it

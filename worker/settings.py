@@ -119,6 +119,79 @@ class Settings(BaseSettings):
     phone_region: str = Field(
         default="GB", description="Region for phone numbers written without a country code (E.164 needs one)."
     )
+    # Help-desk mappings (issue 11)
+    attachment_hosts: str = Field(
+        default="",
+        description="Comma-separated hosts whose attachment URLs a help-desk mapping may fetch "
+        "(`*.zendesk.com` matches every subdomain); empty: no remote attachment is fetched.",
+    )
+    attachment_fetch_timeout_s: float = Field(
+        default=15.0, gt=0, le=600, description="Time limit for fetching one remote attachment, first byte to last."
+    )
+    attachment_max_redirects: int = Field(
+        default=3, ge=0, le=10, description="Redirects followed when fetching an attachment (each to an allowed host)."
+    )
+    customer_hash_key: str = Field(
+        default="",
+        description="Secret key of the HMAC that turns a requester's e-mail address or phone number into a "
+        "customer id; set it so the ids cannot be reversed by hashing guessed addresses (changing it "
+        "changes every hashed id).",
+    )
+    # E-mail ingest (issue 11)
+    max_email_bytes: int = Field(
+        default=25 * 1024 * 1024, ge=1, description="Largest e-mail message read (checked before parsing)."
+    )
+    imap_host: str | None = Field(default=None, description="IMAP server polled by `ticketfusion ingest imap`.")
+    imap_port: int = Field(default=0, ge=0, le=65535, description="IMAP port (0: 993 with SSL, else 143).")
+    imap_user: str | None = Field(default=None, description="IMAP login name.")
+    imap_password: str | None = Field(
+        default=None, repr=False, exclude=True, description="IMAP password, from the environment only."
+    )
+    imap_folder: str = Field(default="INBOX", description="IMAP folder polled for new messages.")
+    imap_ssl: bool = Field(default=True, description="IMAP over TLS (IMAPS); false: plain IMAP.")
+    imap_starttls: bool = Field(default=False, description="With imap_ssl false: upgrade with STARTTLS.")
+    imap_ca_file: Path | None = Field(
+        default=None, description="CA bundle to trust for the IMAP server (default: the system's)."
+    )
+    imap_timeout_s: float = Field(default=30.0, gt=0, le=600, description="IMAP socket timeout.")
+    imap_poll_interval_s: float = Field(
+        default=60.0, gt=0, description="Seconds between IMAP polls in loop mode."
+    )
+    imap_batch_size: int = Field(default=100, ge=1, le=10_000, description="Messages fetched per IMAP poll.")
+    # HTTP API (issue 11)
+    api_max_request_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="Largest request body the API reads (413 above it)."
+    )
+    api_max_batch: int = Field(default=100, ge=1, le=10_000, description="Most tickets in one POST /v1/tickets/batch.")
+    api_rate_limit_per_minute: int = Field(
+        default=600, ge=0, description="Requests per API key per minute (0: no limit); 429 with Retry-After above it."
+    )
+    webhook_replay_window_s: int = Field(
+        default=300, ge=1, description="Signed webhooks older or newer than this are refused as replays."
+    )
+    # Outbound webhooks (issue 11)
+    webhooks_file: Path | None = Field(
+        default=None,
+        description="YAML file of webhook subscriptions that receive each result (docs/webhooks.md); "
+        "unset: no subscriptions.",
+    )
+    webhook_out_max_attempts: int = Field(
+        default=8, ge=1, le=100, description="Attempts per delivery before it is dead-lettered (per entry: max_attempts)."
+    )
+    webhook_out_timeout_s: float = Field(
+        default=10.0, gt=0, le=120, description="Time limit of one delivery's connect, write and read (per entry: timeout_s)."
+    )
+    webhook_out_backoff_base_s: float = Field(
+        default=15.0, gt=0, description="Wait before the second attempt; doubles with each failure, with jitter."
+    )
+    webhook_out_backoff_max_s: float = Field(
+        default=1800.0, gt=0,
+        description="Longest wait between attempts; kept below the Redis visibility timeout, or a "
+        "waiting retry would be delivered twice.",
+    )
+    webhook_out_allow_http: bool = Field(
+        default=False, description="Allow plain-http subscription URLs to hosts other than localhost (never in production)."
+    )
     log_level: str = Field(default="INFO")
 
     @property

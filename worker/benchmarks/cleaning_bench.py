@@ -80,19 +80,9 @@ def cleaning_markdown(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-SECTION = "## The cleaning stage"
-
-
-def replace_section(report: str, section: list[str]) -> str:
-    """``report`` with its cleaning section replaced by ``section`` (appended when absent)."""
-    head, found, rest = report.partition(SECTION)
-    tail = rest[rest.find("\n## "):] if found and "\n## " in rest else ""
-    body = "\n".join(section).strip("\n")
-    return (head.rstrip("\n") + "\n\n" + body + "\n" + (tail if tail else "")).lstrip("\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     from worker.benchmarks.inputs import console, load_sentences
+    from worker.benchmarks.report import replace_section
     from worker.settings import REPO_ROOT, get_settings
 
     parser = argparse.ArgumentParser(prog="python -m worker.benchmarks.cleaning_bench", description=__doc__.split("\n")[0])
@@ -111,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["cleaning_bench", "cleaning_markdown", "replace_section"]
+__all__ = ["cleaning_bench", "cleaning_markdown"]
 
 if __name__ == "__main__":
     sys.exit(main())

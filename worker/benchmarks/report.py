@@ -160,3 +160,14 @@ def markdown(report: dict[str, Any], plot_path: Path | None, out: Path) -> str:
         lines.append("Not measured: " + (q.get("error", "skipped") if q else "skipped"))
     lines += ["", "Raw figures: add `--json PATH`.", ""]
     return "\n".join(lines)
+
+
+def replace_section(report: str, section: list[str]) -> str:
+    """``report`` with the section of ``section``'s ``## `` title replaced by ``section`` (appended
+    when absent), so one benchmark run alone rewrites only its own part of the report."""
+    title = next(line for line in section if line.startswith("## "))
+    heading = title.split(" (")[0]  # the title's parenthesis (settings) may change between runs
+    head, found, rest = report.partition(heading)
+    tail = rest[rest.find("\n## "):] if found and "\n## " in rest else ""
+    body = "\n".join(section).strip("\n")
+    return (head.rstrip("\n") + "\n\n" + body + "\n" + (tail if tail else "")).lstrip("\n")

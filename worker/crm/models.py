@@ -130,3 +130,49 @@ class Event(Base):
     kind: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime]
     data: Mapped[dict[str, Any]]
+
+
+class ApiKey(Base):
+    """An API key: its public id, name and scopes, and the SHA-256 of its secret part only."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index(None, "name"),)
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[Any] = mapped_column(JsonDocument)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class TicketStatus(Base):
+    """Where an accepted ticket stands (queued, processing, done, failed) and why it failed."""
+
+    __tablename__ = "ticket_status"
+
+    ticket_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    task_id: Mapped[str | None] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(64))
+    errors: Mapped[Any] = mapped_column(JsonDocument)
+    accepted_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class WebhookDelivery(Base):
+    """One result owed to one subscription: pending, delivered or dead (after its last attempt)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("subscription", "ticket_id"), Index(None, "status"))
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subscription: Mapped[str] = mapped_column(String(64))
+    ticket_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    url: Mapped[str] = mapped_column(String(2048))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -315,10 +315,12 @@ class Triager:
                     result.errors.append(ErrorEntry(where="intent", code="model_error", message=str(exc)[:500]))
             return
         per_text = (time.perf_counter() - started) * 1000 / len(texts)
-        for slot, ticket_readings, result in zip(slots, readings, results):
+        silent = self._bodies_saying_nothing(slots, texts, predictions)
+        for number, (slot, ticket_readings, result) in enumerate(zip(slots, readings, results)):
             if not slot and not ticket_readings:
                 continue
-            by_modality = {name: predictions[index] for name, index in slot.items()}
+            by_modality = {name: predictions[index] for name, index in slot.items()
+                           if not (name == "text" and number in silent)}
             started = time.perf_counter()
             chosen = self._decide(by_modality, ticket_readings, result)
             result.timings_ms["intent"] = round(per_text * len(slot) + (time.perf_counter() - started) * 1000, 3)
@@ -330,6 +332,21 @@ class Triager:
                 confidence=round(float(confidence), 6),
                 top=[(name, round(float(p), 6)) for name, p in top],
             )
+
+    def _bodies_saying_nothing(self, slots: list[dict[str, int]], texts: list[str],
+                               predictions: list[IntentPrediction]) -> set[int]:
+        """Tickets whose body is off topic while an attachment gave text: the body stays out of the
+        intent (it still counts for entities, sentiment and the reply)."""
+        chosen = [i for i, slot in enumerate(slots) if "text" in slot and ("ocr" in slot or "transcript" in slot)]
+        if not chosen:
+            return set()
+        try:
+            flags = self.understanding.off_topic([texts[slots[i]["text"]] for i in chosen],
+                                                 [predictions[slots[i]["text"]].confidence for i in chosen])
+        except Exception:  # the gate is an improvement, not a stage: without it the fusion reads the body
+            log.exception("scoring bodies for the attachment gate failed")
+            return set()
+        return {i for i, flag in zip(chosen, flags) if flag}
 
     def _decide(
         self, by_modality: dict[str, IntentPrediction], ticket_readings: list[Reading], result: TriageResult

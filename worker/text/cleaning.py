@@ -19,6 +19,7 @@ from typing import Literal
 from mailparser_reply import EmailReplyParser
 
 from worker.contract import Cleaning, RemovedPart
+from worker.html_text import html_to_text
 from worker.text.mail_rules import cut_disclaimers, cut_quote, split_signature
 
 __all__ = ["Cleaned", "Removed", "clean_body", "clean_subject", "clean_ticket"]
@@ -109,7 +110,7 @@ def clean_body(body: str, *, languages: tuple[str, ...] = LANGUAGES) -> Cleaned:
     signature: list[str] = []
     text = body
     if _HTML.search(text):
-        text = _record(removed, "html", text, _html_to_text(text))
+        text = _record(removed, "html", text, html_to_text(text))
     text = _record(removed, "control", text, _normalise(text))
     text = _cut(removed, "quote", text, cut_quote(text))
     text = _newest_message(text, removed, languages, signature)
@@ -170,12 +171,6 @@ def _normalise(text: str) -> str:
     text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
     text = re.sub(r"[^\S\n]+", " ", text.replace("\r\n", "\n").replace("\r", "\n"))
     return re.sub(r"\n\s*\n\s*(?:\n\s*)+", "\n\n", text)
-
-
-def _html_to_text(html: str) -> str:
-    from inscriptis import get_text
-
-    return get_text(html)
 
 
 def _cut(removed: list[Removed], kind: RemovedKind, before: str, kept_and_cut: tuple[str, str]) -> str:

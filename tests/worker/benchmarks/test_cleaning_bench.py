@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from worker.benchmarks.cleaning_bench import cleaning_bench, cleaning_markdown, replace_section
+from worker.benchmarks.cleaning_bench import cleaning_bench, cleaning_markdown
+from worker.benchmarks.report import replace_section
 from worker.settings import get_settings
 
 

@@ -109,14 +109,19 @@ def build_dataset(
     labels: Sequence[str],
     *,
     vague: bool,
+    silent: frozenset[str] = frozenset(),
 ) -> Dataset:
-    """One example per item: the attachment's text and vector, with or without a vague body."""
+    """One example per item: the attachment's text and vector, with or without a vague body.
+
+    Bodies in ``silent`` are the ones serving leaves out of the intent (off topic, beside an
+    attachment that gave text: ``Triager._bodies_saying_nothing``), so they are left out here too."""
     index = {label: i for i, label in enumerate(labels)}
     inputs, targets, ids = [], [], []
     for item in items:
         reading = readings.get(item.id)
         text = (reading.text or "") if reading is not None else ""
-        example = ModalityInputs(text=predictions.get(item.vague_text) if vague else None)
+        body = vague and not (text and item.vague_text in silent)
+        example = ModalityInputs(text=predictions.get(item.vague_text) if body else None)
         if item.kind == "screenshot":
             example.ocr = predictions.get(text)
             example.image = embeddings.get(item.id)
@@ -140,14 +145,26 @@ def text_dataset(texts: Sequence[str], targets: Sequence[str], predictions: dict
 
 def conditions(items: Sequence[SynthItem], readings: Mapping[str, SynthReading],
                predictions: dict[str, IntentPrediction], embeddings: dict[str, np.ndarray],
-               labels: Sequence[str], text_only: Dataset) -> dict[str, Dataset]:
-    """The five validation conditions, in :data:`CONDITIONS` order."""
+               labels: Sequence[str], text_only: Dataset, *, silent: frozenset[str] = frozenset()) -> dict[str, Dataset]:
+    """The five validation conditions, in :data:`CONDITIONS` order, as serving reads them."""
     screens = [item for item in items if item.kind == "screenshot"]
     voices = [item for item in items if item.kind == "voice"]
     return {
         "text only": text_only,
         "screenshot only": build_dataset(screens, readings, predictions, embeddings, labels, vague=False),
-        "screenshot + vague text": build_dataset(screens, readings, predictions, embeddings, labels, vague=True),
+        "screenshot + vague text": build_dataset(screens, readings, predictions, embeddings, labels, vague=True,
+                                                 silent=silent),
         "voice only": build_dataset(voices, readings, predictions, embeddings, labels, vague=False),
-        "voice + vague text": build_dataset(voices, readings, predictions, embeddings, labels, vague=True),
+        "voice + vague text": build_dataset(voices, readings, predictions, embeddings, labels, vague=True,
+                                            silent=silent),
     }
+
+
+def silent_bodies(settings: Settings, labels: Sequence[str], bodies: Sequence[str],
+                  predictions: Mapping[str, IntentPrediction]) -> frozenset[str]:
+    """The bodies serving leaves out of the intent beside an attachment (off topic by the scope model)."""
+    from worker.orchestrator.understand import Understanding
+
+    unique = sorted({body for body in bodies if body in predictions})
+    flags = Understanding.load(settings, labels=labels).off_topic(unique, [predictions[b].confidence for b in unique])
+    return frozenset(body for body, flag in zip(unique, flags) if flag)

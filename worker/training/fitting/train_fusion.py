@@ -36,6 +36,7 @@ from worker.training.data.fusion_sets import (
     CONDITIONS,
     Dataset,
     build_dataset,
+    silent_bodies,
     conditions,
     media_embeddings,
     predict_texts,
@@ -239,7 +240,10 @@ def prepare(settings: Settings, synth: Path, *, train: bool = True, limit: int |
             build_dataset(train_items, readings, predictions, embeddings, labels, vague=True),
         ]
     val_text = text_dataset(split.val_texts, split.val_targets, predictions, labels)
-    val_sets = conditions(val_items, readings, predictions, embeddings, labels, val_text)
+    silent = silent_bodies(settings, labels, [item.vague_text for item in val_items], predictions)
+    log.info("%d of %d validation vague bodies are off topic (left out beside an attachment)",
+             len(silent), len({item.vague_text for item in val_items}))
+    val_sets = conditions(val_items, readings, predictions, embeddings, labels, val_text, silent=silent)
     return Prepared(model, labels, train_sets, val_sets, val_items, readings, predictions, data_path)
 
 

@@ -26,14 +26,15 @@ from worker.training.export.convert import write_json
 
 log = logging.getLogger(__name__)
 
-#: CLINC150 intents a Banking77 desk covers (its banking and credit-card domains, and the
-#: exchange rate from travel): not clean negatives, so never used as out-of-scope examples.
+#: CLINC150 intents a Banking77 desk covers (its banking and credit-card domains, the exchange
+#: rate from travel, and a lost phone, which Banking77's lost_or_stolen_phone answers: "I have lost
+#: my phone"): not clean negatives, so never used as out-of-scope examples.
 CLINC_OVERLAP = frozenset(
     """transfer transactions balance freeze_account pay_bill bill_balance bill_due interest_rate routing
     min_payment order_checks pin_change report_fraud account_blocked spending_history credit_score
     report_lost_card credit_limit rewards_balance new_card application_status card_declined
     international_fees apr redeem_rewards credit_limit_change damaged_card replacement_card_duration
-    improve_credit_score expiration_date exchange_rate""".split()
+    improve_credit_score expiration_date exchange_rate find_phone""".split()
 )
 #: Every n-th CLINC150 training query from the covered-elsewhere domains is a negative.
 CLINC_STRIDE = 4
