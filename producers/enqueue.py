@@ -9,8 +9,10 @@ bytes. A batch publishes through one producer (one broker connection) for speed.
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
+from kombu.exceptions import KombuError
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
 from producers.sources import SourceLine, read_tickets
 from worker.app import app as default_app
@@ -27,6 +31,9 @@ from worker.blobs import BlobError, BlobStore, local_path
 from worker.contract import Attachment, ErrorEntry, Ticket, describe_validation_error
 from worker.errors import TicketfusionError
 from worker.settings import Settings, get_settings
+
+
+log = logging.getLogger(__name__)
 
 
 class InvalidTicket(TicketfusionError, ValueError):
@@ -38,11 +45,14 @@ class InvalidTicket(TicketfusionError, ValueError):
 
 
 class EnqueueInterrupted(TicketfusionError, RuntimeError):
-    """Publishing stopped part-way (e.g. the broker went away); ``report`` says what was sent."""
+    """Publishing stopped part-way (the broker stayed down past the deadline); ``report`` says what
+    was sent (``tasks``) and what was not (``unsent``, ``stopped_at_line``)."""
 
     def __init__(self, report: EnqueueReport, cause: BaseException) -> None:
         self.report = report
-        super().__init__(f"stopped after {report.enqueued} tickets: {cause}")
+        where = f" at line {report.stopped_at_line}" if report.stopped_at_line else ""
+        super().__init__(f"stopped{where} after {report.enqueued} tickets sent; not sent: "
+                         f"{', '.join(report.unsent[:10])}{' …' if len(report.unsent) > 10 else ''} ({cause})")
 
 
 class AttachmentUnreadable(BlobError, OSError):
@@ -70,9 +80,11 @@ class Enqueued:
 class EnqueueReport:
     """What :func:`enqueue_file` did: sent tickets in file order and bad records by line."""
 
-    path: Path
+    path: Path | None
     enqueued: int = 0
     skipped: int = 0  # already enqueued or recorded (``skip``)
+    unsent: list[str] = field(default_factory=list)  # ids not sent when the broker stayed down
+    stopped_at_line: int | None = None  # the file's line where sending stopped (it and after: not sent)
     tasks: list[Enqueued] = field(default_factory=list)
     errors: dict[int, list[ErrorEntry]] = field(default_factory=dict)
 
@@ -151,9 +163,41 @@ def stage_attachments(
     return ticket.model_copy(update={"attachments": staged})
 
 
+def broker_down(exc: BaseException) -> bool:
+    """Whether Redis not answering is behind ``exc`` (Celery's result backend wraps it in a
+    RuntimeError once its own reconnect attempts are spent)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (KombuError, RedisError, OSError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def publish(ticket: Ticket, *, celery_app: Celery | None = None, producer: Any = None) -> Enqueued:
-    """Publish one validated ticket whose attachments are in the blob store (the HTTP API's path)."""
+    """Publish one validated ticket whose attachments are in the blob store (the HTTP API's path:
+    it answers 503 at once rather than holding a request through a broker outage)."""
     return _send(ticket, app=celery_app or default_app, producer=producer)
+
+
+def _send_within(ticket: Ticket, *, app: Celery, producer: Any, deadline_s: float,
+                 line_no: int | None = None) -> Enqueued:
+    """Publish, retrying with backoff while Redis is down or restarting, for at most ``deadline_s``
+    from the first failure; then the broker's error goes to the caller."""
+    deadline, delay = None, 0.25
+    while True:
+        try:
+            return _send(ticket, app=app, producer=producer, line_no=line_no)
+        except Exception as exc:
+            if not broker_down(exc):
+                raise
+            deadline = deadline or time.monotonic() + deadline_s
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("Redis does not answer (%s); retrying %s in %.1f s", type(exc).__name__, ticket.ticket_id,
+                        delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 def _send(ticket: Ticket, *, app: Celery, producer: Any, line_no: int | None = None) -> Enqueued:
@@ -209,8 +253,19 @@ def enqueue_many(
             where = f"tickets[{index}].attachments.{exc.index}.uri"
             entry = ErrorEntry(where=where, code="attachment_unreadable", message=str(exc))
             raise InvalidTicket([entry]) from exc
-    with ctx.app.producer_or_acquire() as producer:
-        return [_send(ticket, app=ctx.app, producer=producer).task_id for ticket in ready]
+    sent: list[Enqueued] = []
+    try:
+        with ctx.app.producer_or_acquire() as producer:
+            for ticket in ready:
+                sent.append(_send_within(ticket, app=ctx.app, producer=producer,
+                                         deadline_s=ctx.settings.enqueue_deadline_s))
+    except Exception as exc:
+        if not broker_down(exc):
+            raise
+        report = EnqueueReport(path=None, enqueued=len(sent), tasks=sent,
+                               unsent=[ticket.ticket_id for ticket in ready[len(sent):]])
+        raise EnqueueInterrupted(report, exc) from exc
+    return [item.task_id for item in sent]
 
 
 def enqueue_file(
@@ -246,8 +301,11 @@ def enqueue_file(
             if ticket is None:
                 continue
             try:
-                sent = _send(ticket, app=ctx.app, producer=producer, line_no=line.line_no)
+                sent = _send_within(ticket, app=ctx.app, producer=producer, line_no=line.line_no,
+                                    deadline_s=ctx.settings.enqueue_deadline_s)
             except Exception as exc:
+                report.unsent.append(ticket.ticket_id)
+                report.stopped_at_line = line.line_no
                 raise EnqueueInterrupted(report, exc) from exc
             report.tasks.append(sent)
             report.enqueued += 1

@@ -29,7 +29,8 @@ def bounded_lines(
         if feed is not None:
             feed(line)
         content = line.rstrip(b"\r\n")
-        if len(content) <= limit and (line.endswith(b"\n") or len(line) <= limit):
+        # Short of limit + 2 bytes without a newline, readline stopped at the end of the file.
+        if len(content) <= limit and (line.endswith(b"\n") or len(line) < limit + 2):
             yield line_no, content
             continue
         while not line.endswith(b"\n"):  # skip the rest of the long line without keeping it

@@ -9,6 +9,7 @@ held in memory.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -131,6 +132,18 @@ def _read_jsonl(
                 [ErrorEntry(where=f"line {line_no}", code="invalid_json", message=message)],
             )
             continue
+        if _SURROGATE_ESCAPE.search(text) and (lone := _lone_surrogate(raw)) is not None:
+            message = (
+                f"line {line_no} holds {lone}, half of a UTF-16 pair: not a character any "
+                "database stores"
+            )
+            yield SourceLine(
+                line_no,
+                None,
+                None,
+                [ErrorEntry(where=f"line {line_no}", code="invalid_unicode", message=message)],
+            )
+            continue
         if not isinstance(raw, dict):
             message = f"line {line_no} holds a JSON {type(raw).__name__}, not an object"
             yield SourceLine(
@@ -143,6 +156,30 @@ def _read_jsonl(
         yield checker.check(line_no, raw)
 
 
+# "\ud800" in JSON decodes to a lone surrogate, a str that cannot be encoded as UTF-8 (nor printed,
+# nor written to a result file): the line is refused before any of it travels further.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The first lone surrogate in a decoded JSON value (keys included), escaped; None if none.
+    Walked without recursion, so that any depth json.loads accepted can be searched."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return repr(item[exc.start])[1:-1]
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
 # --- CSV --------------------------------------------------------------------------------------
 
 
@@ -150,6 +187,7 @@ def _read_csv(
     stream: BinaryIO, checker: TicketChecker, *, mapping: dict[str, str], max_line_bytes: int
 ) -> Iterator[SourceLine]:
     columns: dict[str, int] | None = None
+    width = 0
     for line_no, text, error in csv_records(stream, max_line_bytes):
         if columns is None:
             if error is not None or text is None:
@@ -162,6 +200,7 @@ def _read_csv(
             if error is not None or names is None:
                 raise SourceError(f"cannot read the CSV header: {error.message if error else ''}")
             columns = _header(names, mapping, keep_all=checker.lenient)
+            width = len(names)
             continue
         if error is not None or text is None:
             yield SourceLine(line_no, None, None, [error] if error else [])
@@ -172,7 +211,22 @@ def _read_csv(
         if error is not None or row is None:
             yield SourceLine(line_no, None, None, [error] if error else [])
             continue
-        yield checker.check(line_no, _row_to_raw(row, columns), from_csv=True)
+        raw = _row_to_raw(row, columns)
+        if any(cell.strip() for cell in row[width:]):
+            yield SourceLine(line_no, raw, None, [_extra_cells(line_no, len(row), width)])
+            continue
+        yield checker.check(line_no, raw, from_csv=True)
+
+
+def _extra_cells(line_no: int, cells: int, width: int) -> ErrorEntry:
+    """A row longer than the header: most often an unquoted comma in a text, which would cut
+    the text short and drop the rest without a word."""
+    return ErrorEntry(
+        where=f"line {line_no}",
+        code="extra_csv_cells",
+        message=f"the record on line {line_no} has {cells} cells, the header {width}: "
+        "quote any text that holds a comma",
+    )
 
 
 def _header(names: list[str], mapping: dict[str, str], *, keep_all: bool = False) -> dict[str, int]:

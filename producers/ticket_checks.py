@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from producers.lines import json_problem
 from worker.blobs import UnsupportedUriScheme, local_path
 from worker.contract import ErrorEntry, Limits, Ticket, describe_validation_error
+from worker.pii.redaction import redact_ticket
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"})
 AUDIO_EXTENSIONS = frozenset({".wav", ".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac"})
@@ -91,7 +92,51 @@ class TicketChecker:
         except ValidationError as exc:
             ticket = None
             errors = describe_validation_error(exc, where_prefix=prefix) + errors
+        if ticket is not None and not errors and self._near_a_limit(ticket):
+            errors = self._valid_once_redacted(ticket, prefix)
         return SourceLine(line_no, raw, ticket if not errors else None, errors)
+
+    def _near_a_limit(self, ticket: Ticket) -> bool:
+        """Whether masking could push the ticket past a size limit: every mask is at most a few
+        times as long as what it hides ("[phone]" for a short number), so text under a third
+        of its limit stays under it. Masking costs far more than reading a line, so only
+        these tickets pay it."""
+        limits = self.limits
+        if 3 * len(ticket.subject) > limits.max_subject_chars:
+            return True
+        if 3 * len(ticket.body) > limits.max_body_chars:
+            return True
+        if not ticket.metadata:
+            return False
+        size = len(json.dumps(ticket.metadata, ensure_ascii=False).encode())
+        return 3 * size > limits.max_metadata_bytes
+
+    def _valid_once_redacted(self, ticket: Ticket, prefix: str) -> list[ErrorEntry]:
+        """The ticket is stored redacted, and validated again then: a masking that makes it longer
+        ("a@b.co" is 6 characters, "[email]" 7) must not push it past a limit there, where it
+        could no longer be recorded. Such a ticket is refused here, as this line's error."""
+        try:
+            redacted = _redacted(ticket, self.limits).model_dump(mode="json")
+            Ticket.model_validate(redacted, context={"limits": self.limits})
+        except ValidationError as exc:
+            return [
+                ErrorEntry(
+                    where=entry.where,
+                    code="invalid_once_redacted",
+                    message=f"{entry.message}, once its card numbers, IBANs, e-mail addresses and "
+                    "phone numbers are masked as they are before it is stored: shorten it",
+                )
+                for entry in describe_validation_error(exc, where_prefix=prefix)
+            ]
+        except Exception as exc:  # noqa: BLE001 - a ticket we cannot mask must not be stored
+            return [
+                ErrorEntry(
+                    where=prefix.rstrip(": "),
+                    code="redaction_failed",
+                    message=f"the ticket's personal data could not be masked ({type(exc).__name__})",
+                )
+            ]
+        return []
 
     def _csv_cells(self, data: dict[str, Any], prefix: str) -> list[ErrorEntry]:
         """CSV cells are strings: split the attachment list and parse a JSON metadata cell."""
@@ -142,23 +187,31 @@ class TicketChecker:
             except UnsupportedUriScheme as exc:
                 errors.append(
                     ErrorEntry(
-                        where=f"{where}.uri", code="unsupported_uri_scheme", message=str(exc)
+                        where=f"{where}.uri", code="unsupported_uri_scheme", message=_shown(str(exc))
                     )
                 )
+                continue
+            except (ValueError, RuntimeError) as exc:  # "file://[::1", "~nobody/x.png"
+                errors.append(_bad_path(where, i, item["uri"], exc))
                 continue
             if path is None:
                 continue  # already a blob: the enqueuer checks it against its store
             item["uri"] = str(path)
-            if not path.is_file():
+            try:
+                is_file = path.is_file()
+                size = path.stat().st_size if is_file else 0
+            except (OSError, ValueError) as exc:  # a name too long, a NUL byte
+                errors.append(_bad_path(where, i, item["uri"], exc))
+                continue
+            if not is_file:
                 errors.append(
                     ErrorEntry(
                         where=f"{where}.uri",
                         code="attachment_not_found",
-                        message=f"attachments.{i}: file not found: {path}",
+                        message=f"attachments.{i}: file not found: {_shown(str(path))}",
                     )
                 )
                 continue
-            size = path.stat().st_size
             limit = self.limits.max_attachment_bytes
             if size > limit:
                 errors.append(
@@ -170,6 +223,30 @@ class TicketChecker:
                 )
         data["attachments"] = resolved
         return errors
+
+
+def _redacted(ticket: Ticket, limits: Limits) -> Ticket:
+    """The ticket as it is stored: masked to fit ``limits`` where the redaction can (by design it
+    then hides values character for character rather than grow a field past its limit)."""
+    try:
+        return redact_ticket(ticket, limits=limits)  # type: ignore[call-arg]
+    except TypeError:  # a redact_ticket that takes no limits
+        return redact_ticket(ticket)
+
+
+def _shown(text: str, limit: int = 1000) -> str:
+    """A user's path as an error message shows it: printable, and not too long."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: limit + 1])
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _bad_path(where: str, i: int, uri: str, exc: Exception) -> ErrorEntry:
+    return ErrorEntry(
+        where=f"{where}.uri",
+        code="attachment_not_found",
+        message=f"attachments.{i}: {_shown(uri)!s} cannot name a readable file "
+        f"({type(exc).__name__}: {_shown(str(exc), 120)})",
+    )
 
 
 def _attachment_from_path(path: str) -> dict[str, Any]:

@@ -37,3 +37,10 @@ def test_compose_serves_the_api_behind_the_probes() -> None:
     assert api["command"][:2] == ["ticketfusion", "api"]
     assert "readyz" in " ".join(api["healthcheck"]["test"])
     assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_compose_gives_workers_time_to_finish() -> None:
+    """Workers get more than Docker's default 10-second stop grace, so a deploy lets tickets finish."""
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    for name in ("worker", "media-worker"):
+        assert services[name]["stop_grace_period"] in ("2m", "5m")

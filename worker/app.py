@@ -66,26 +66,17 @@ def queue_for(ticket: dict[str, Any]) -> str:
 
 
 def chain_ids(ticket_id: str) -> tuple[str, str]:
-    """The triage and crm_update task ids of a new chain: one random part, then the ticket id, so a
-    failure handler given only the triage task's id knows the ticket and the chain's last task."""
+    """The triage and crm_update task ids of a new chain: one random part, then the ticket id, so
+    Flower, the logs and Redis name the ticket a task belongs to."""
     base = uuid.uuid4().hex
     return f"triage-{base}-{ticket_id}", f"crm-{base}-{ticket_id}"
-
-
-def parse_chain_id(task_id: str) -> tuple[str, str] | None:
-    """(ticket_id, crm_update task id) from a triage task id made by :func:`chain_ids`."""
-    kind, _, rest = task_id.partition("-")
-    base, _, ticket_id = rest.partition("-")
-    if kind != "triage" or len(base) != 32 or not ticket_id:
-        return None
-    return ticket_id, f"crm-{base}-{ticket_id}"
 
 
 def triage_chain(ticket: dict[str, Any], *, celery_app: Celery | None = None) -> Any:
     """The signature a producer sends: triage on the right queue, then the CRM update.
 
     Should the triage task fail outright (a hard time limit kills it before it can answer), its
-    error callback records the ticket as failed, with the cause."""
+    error callback dead-letters the ticket with the cause (worker.failures)."""
     the_app = celery_app or app
     triage_id, crm_id = chain_ids(str(ticket.get("ticket_id") or "unknown"))
     triage = the_app.signature(TRIAGE_TASK, args=(ticket,), queue=queue_for(ticket), task_id=triage_id)

@@ -56,11 +56,11 @@ class UnsupportedUriScheme(BlobError, ValueError):
 
 
 class InvalidBlobUri(BlobError, ValueError):
-    """A ``blob://`` URI whose key is not a lowercase hex sha256."""
+    """A ``blob://`` URI whose key is not a lowercase hex sha256, or a path no file system can hold."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, reason: str = "expected blob://<64 lowercase hex digits>") -> None:
         self.uri = uri
-        super().__init__(f"invalid blob URI {uri!r}: expected blob://<64 lowercase hex digits>")
+        super().__init__(f"invalid attachment URI {uri[:200]!r}: {reason}")
 
 
 class BlobNotFound(BlobError, FileNotFoundError):
@@ -167,7 +167,12 @@ class BlobStore:
 
     def resolve(self, uri: str, *, base: Path | None = None) -> Path:
         """The local file behind ``blob://``, ``file://`` or a path; a named error when absent."""
-        path = local_path(uri, base=base)
+        try:
+            path = local_path(uri, base=base)
+        except BlobError:
+            raise
+        except (RuntimeError, ValueError, OSError) as exc:  # "~nosuchuser", "file://[::1", a name too long
+            raise InvalidBlobUri(uri, f"not a usable path or file URI ({type(exc).__name__})") from None
         if path is None:
             key = uri[len(BLOB_SCHEME) + 3 :]
             if not _SHA256.match(key):
@@ -176,6 +181,10 @@ class BlobStore:
             if not stored.is_file():
                 raise BlobNotFound(uri, stored)
             return stored
-        if not path.is_file():
+        try:
+            found = path.is_file()
+        except OSError as exc:  # a name too long for the file system
+            raise InvalidBlobUri(uri, f"not a usable path ({exc.strerror or type(exc).__name__})") from None
+        if not found:
             raise AttachmentNotFound(path)
         return path

@@ -29,6 +29,10 @@ CONTRACT_VERSION = "1"
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/+-]{0,127}$"
 EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
 LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc)
+#: Deepest nesting of lists and objects in any field, metadata included. JSON encoders and
+#: pydantic's serializer stop near 255 levels, Python's recursion limit near 1000: a deeper value
+#: would pass validation and then fail (or raise RecursionError) wherever the ticket is written.
+MAX_NESTING = 64
 
 
 class Limits(BaseModel):
@@ -62,6 +66,35 @@ def _assume_utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(_assume_utc)]
 
 
+def nesting_depth(value: Any, *, stop_at: int = MAX_NESTING + 1) -> int:
+    """How many levels of lists, tuples and dicts ``value`` holds (a scalar is 0), counted without
+    recursion and no further than ``stop_at``, so that any input can be measured."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest >= stop_at:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _not_too_deep(value: Any, info: ValidationInfo) -> Any:
+    """Refuse a value nested deeper than :data:`MAX_NESTING` before any validator walks it (an
+    enum's error message alone would recurse through it)."""
+    if isinstance(value, (dict, list, tuple)) and nesting_depth(value) > MAX_NESTING:
+        raise ValueError(
+            f"{info.field_name} is nested more than {MAX_NESTING} levels deep (lists and objects)"
+        )
+    return value
+
+
 def _limits(info: ValidationInfo) -> Limits:
     context = info.context or {}
     limits = context.get("limits", DEFAULT_LIMITS)
@@ -92,6 +125,8 @@ class Attachment(BaseModel):
     size_bytes: int | None = Field(default=None, ge=0)
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
+    _nesting = field_validator("*", mode="before")(_not_too_deep)
+
     @field_validator("size_bytes")
     @classmethod
     def _size_within_limit(cls, value: int | None, info: ValidationInfo) -> int | None:
@@ -115,6 +150,8 @@ class Ticket(BaseModel):
     created_at: UtcDatetime = Field(default_factory=_now)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    _nesting = field_validator("*", mode="before")(_not_too_deep)
+
     @field_validator("subject", "body")
     @classmethod
     def _text_within_limit(cls, value: str, info: ValidationInfo) -> str:
@@ -130,11 +167,18 @@ class Ticket(BaseModel):
     def _metadata_within_limit(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         try:
             encoded = json.dumps(value, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             raise ValueError(f"metadata must be plain JSON: {exc}") from None
+        try:
+            size = len(encoded.encode())
+        except UnicodeEncodeError as exc:  # a lone surrogate, which no UTF-8 store can hold
+            raise ValueError(
+                f"metadata holds a character that is not valid Unicode ({exc.object[exc.start]!r}): "
+                "a lone surrogate"
+            ) from None
         limit = _limits(info).max_metadata_bytes
-        if len(encoded.encode()) > limit:
-            raise ValueError(f"metadata is {len(encoded.encode())} bytes as JSON; the limit is {limit}")
+        if size > limit:
+            raise ValueError(f"metadata is {size} bytes as JSON; the limit is {limit}")
         if "\x00" in encoded or "\\u0000" in encoded:
             raise ValueError("metadata contains a NUL character, which no database stores")
         return value
@@ -313,16 +357,30 @@ class TriageSummary:
     model_version: str
 
 
+def _printable(text: str, limit: int) -> str:
+    """``text`` safe to print and to encode as UTF-8 (control characters and lone surrogates
+    escaped), cut to ``limit`` characters: a field path may hold any key a sender chose."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: limit + 1])
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _loc_text(part: Any) -> str:
+    try:
+        return str(part)
+    except ValueError:  # an int key of more than 4300 digits
+        return f"<{type(part).__name__}>"
+
+
 def describe_validation_error(error: ValidationError, *, where_prefix: str = "") -> list[ErrorEntry]:
     """Turn pydantic's errors into entries that name the field and the reason."""
     entries = []
     for item in error.errors(include_url=False):
-        path = ".".join(str(part) for part in item["loc"]) or "ticket"
+        path = ".".join(_printable(_loc_text(part), 80) for part in item["loc"]) or "ticket"
         entries.append(
             ErrorEntry(
                 where=f"{where_prefix}{path}",
                 code=f"invalid_{item['type']}",
-                message=f"{path}: {item['msg']}",
+                message=f"{path}: {_printable(str(item['msg']), 1000)}",
             )
         )
     return entries

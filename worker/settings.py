@@ -192,6 +192,27 @@ class Settings(BaseSettings):
     webhook_out_allow_http: bool = Field(
         default=False, description="Allow plain-http subscription URLs to hosts other than localhost (never in production)."
     )
+    # Delivery and dead letters (issue 12)
+    max_deliveries: int = Field(
+        default=3, ge=1, le=100,
+        description="A message delivered more often than this (it killed its worker process each time) is dead-lettered.",
+    )
+    asr_seconds_per_attachment: float = Field(
+        default=25.0, gt=0,
+        description="Speech-recognition budget of one voice note; past it the transcript so far is used, with a named error.",
+    )
+    enqueue_deadline_s: float = Field(
+        default=60.0, ge=0,
+        description="While Redis is down or restarting, a producer retries a ticket for this long before it stops.",
+    )
+    crm_retries: int = Field(
+        default=20, ge=0, le=100,
+        description="Retries of a CRM write during a database outage (20: about an hour) before it is dead-lettered.",
+    )
+    heartbeat_s: float = Field(
+        default=10.0, gt=0, le=300,
+        description="A worker says it is alive this often; one silent for three beats is dead and its tickets are redelivered.",
+    )
     log_level: str = Field(default="INFO")
 
     @property

@@ -99,7 +99,7 @@ def verify(secret: str | bytes, body: bytes, headers: Mapping[str, str], *, wind
     given = _header(headers, SIGNATURE_HEADER)
     try:
         stamp = float(int(stamp_text))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise SignatureMismatch(f"{TIMESTAMP_HEADER} must be Unix seconds, got {stamp_text[:40]!r}") from None
     _check_age(stamp, now=time.time() if now is None else now, window_s=window_s)
     expected = PREFIX + _digest(secret, stamp_text.encode() + b"." + body).hex()

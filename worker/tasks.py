@@ -10,32 +10,39 @@ import logging
 import threading
 from typing import Any
 
+import redis
 from celery.app import trace
 from celery.signals import (
     after_setup_logger,
     after_setup_task_logger,
+    task_received,
     worker_process_init,
     worker_ready,
+    worker_shutdown,
 )
+from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from worker.app import CRM_TASK, FAILED_TASK, QUEUE_WEBHOOKS, TRIAGE_TASK, WEBHOOK_TASK, app, parse_chain_id
+from worker.app import CRM_TASK, QUEUE_WEBHOOKS, TRIAGE_TASK, WEBHOOK_TASK, app
 from worker.contract import CustomerContext, ErrorEntry, Ticket, TriageResult
 from worker.crm.deliveries import DeliveryStore
-from worker.crm.statuses import Status, StatusStore
-from worker.crm.store import CrmStore, TicketMismatch
+from worker.crm.store import TicketMismatch
+from worker.failures import dead_letter, dead_letters, delivery_count, error_entry
 from worker.orchestrator.triager import Triager, parse_ticket
 from worker.outbound import Subscription, attempt, load_subscriptions, open_deliveries
-from worker.pii.redaction import RedactingFilter, redact_result, redact_ticket
+from worker.pii.redaction import RedactingFilter, redact_result, redact_text, redact_ticket
+from worker.redelivery import Watchdog, claim, delivery_tag
 from worker.settings import get_settings
+from worker.state import get_store, mark, redis_client, reset_after_fork
 
 log = logging.getLogger(__name__)
+CRM_RETRIES = get_settings().crm_retries  # read when the worker imports its tasks
 # Ticket contents stay out of the logs, even redacted: log that a task succeeded, not its value.
 trace.LOG_SUCCESS = "Task %(name)s[%(id)s] succeeded in %(runtime)ss"
 _lock = threading.Lock()
 _triager: Triager | None = None
-_store: CrmStore | None = None
 _subscriptions: list[Subscription] | None = None
+_watchdog: Watchdog | None = None
 
 
 def get_triager() -> Triager:
@@ -57,17 +64,6 @@ def customer_context(ticket: Ticket) -> CustomerContext:
     )
 
 
-def get_store() -> CrmStore:
-    """The process's CRM store (one engine and pool per process)."""
-    global _store
-    with _lock:
-        if _store is None:
-            store = CrmStore(get_settings().database_url)
-            store.migrate()  # kept only once it succeeds, so a later retry migrates again
-            _store = store
-        return _store
-
-
 def get_subscriptions() -> list[Subscription]:
     """The result subscriptions (``TICKETFUSION_WEBHOOKS_FILE``), read once per process."""
     global _subscriptions
@@ -83,11 +79,39 @@ def _check_subscriptions(**_: Any) -> None:
     get_subscriptions()
 
 
+@worker_ready.connect
+def _start_watchdog(sender: Any = None, **_: Any) -> None:
+    """Heartbeat, and redelivery of what dead workers held (worker.redelivery)."""
+    global _watchdog
+    hostname = getattr(sender, "hostname", None)
+    if hostname and _watchdog is None:
+        _watchdog = Watchdog(app, redis_client(), hostname=hostname, heartbeat_s=get_settings().heartbeat_s)
+        _watchdog.start()
+
+
+@worker_shutdown.connect
+def _stop_watchdog(**_: Any) -> None:
+    if _watchdog is not None:
+        _watchdog.stop()
+
+
+@task_received.connect
+def _claim(sender: Any = None, request: Any = None, **_: Any) -> None:
+    """Say which worker holds each message it takes, so its death can be seen."""
+    tag, hostname = delivery_tag(request), getattr(sender, "hostname", None)
+    if tag and hostname:
+        try:
+            claim(redis_client(), tag, hostname)
+        except redis.RedisError:
+            log.warning("could not record the holder of %s", tag, exc_info=True)
+
+
 @worker_process_init.connect
 def _reset_after_fork(**_: Any) -> None:
     """A forked child must not share the parent's sessions or database connections."""
-    global _triager, _store
-    _triager, _store = None, None  # subscriptions hold no connection: the child keeps them
+    global _triager
+    _triager = None  # subscriptions hold no connection: the child keeps them
+    reset_after_fork()
 
 
 @after_setup_logger.connect
@@ -98,89 +122,117 @@ def _redact_logs(logger: logging.Logger, **_: Any) -> None:
         handler.addFilter(RedactingFilter())
 
 
-def _mark(ticket_id: str, status: Status, errors: list[dict[str, Any]] | None = None) -> None:
-    """Move the ticket's status on; a database hiccup costs the status, never the ticket."""
-    if not ticket_id:
-        return
-    try:
-        StatusStore(get_store()).mark(ticket_id, status, errors=errors or [])
-    except Exception:  # noqa: BLE001 - the CRM write (retried) is what must not be lost
-        log.warning("could not mark ticket %s %s", ticket_id, status, exc_info=True)
-
-
 def _failed(result: TriageResult) -> bool:
     """Nothing could be triaged: no intent came out, for the reasons in ``errors``."""
     return result.intent is None and bool(result.errors)
 
 
-@app.task(name=TRIAGE_TASK, ignore_result=True, store_errors_even_if_ignored=True)
-def triage(ticket: dict[str, Any]) -> dict[str, Any]:
+# Errors are stored although results are not: only a hard time limit escapes the task (it catches the
+# rest), its TimeLimitExceeded holds no ticket text, and Celery needs it stored to fail the chain's
+# last task too, which is what releases a caller waiting on it.
+@app.task(name=TRIAGE_TASK, bind=True, ignore_result=True, store_errors_even_if_ignored=True)
+def triage(self: Any, ticket: dict[str, Any]) -> dict[str, Any]:
     """Triage one ticket; the returned (redacted) ticket and result feed ``crm_update``.
 
     The value travels to ``crm_update`` in the chain's next message and is not kept in the result
-    backend: the ticket's text has no business sitting in Redis for a day. Any failure, a soft time
-    limit included, still answers, with the failure in ``errors``, so the chain reaches the CRM.
+    backend: the ticket's text has no business sitting in Redis for a day. A ticket that cannot be
+    processed is dead-lettered with its reason (see :mod:`worker.failures`) and ``crm_update``
+    records its status as failed: a payload that breaks the contract, a triage that raises (its
+    soft time limit included), a message delivered more than ``max_deliveries`` times (it killed
+    the pool process each time).
     """
-    parsed = parse_ticket(ticket, limits=get_settings().limits())
-    _mark(parsed.ticket_id, "processing")
+    settings = get_settings()
+    parsed = parse_ticket(ticket, limits=settings.limits())
+    deliveries = delivery_count(self.request.id)
+    if deliveries > settings.max_deliveries:
+        reason = (f"delivered {deliveries} times: it stopped its worker process each time (killed, or out of "
+                  "memory) before it could answer")
+        return _dead(parsed.ticket_id, "poison", reason, parsed.ticket or ticket)
+    if parsed.ticket is None:
+        reason = "; ".join(f"{e.where}: {e.message}" for e in parsed.errors)[:500]
+        return _dead(parsed.ticket_id, "validation", reason, ticket, errors=parsed.errors)
+    mark(parsed.ticket_id, "processing")
     try:
-        result = get_triager().triage(parsed.ticket or ticket)  # validated once; errors come back named
-    except Exception as exc:  # noqa: BLE001 - recorded as failed, with why, instead of vanishing
+        result = get_triager().triage(parsed.ticket)
+    except Exception as exc:  # noqa: BLE001 - dead-lettered with why, instead of vanishing
         log.exception("triage of %s failed", parsed.ticket_id)
-        result = TriageResult(ticket_id=parsed.ticket_id, customer_id=parsed.customer_id, errors=[
-            ErrorEntry(where="triage", code="triage_failed", message=f"{type(exc).__name__}: {str(exc)[:300]}")])
+        return _dead(parsed.ticket_id, "triage", f"{type(exc).__name__}: {redact_text(str(exc))[:300]}", parsed.ticket)
     return {
-        "ticket": redact_ticket(parsed.ticket).model_dump(mode="json") if parsed.ticket else None,
+        "ticket": redact_ticket(parsed.ticket, limits=settings.limits()).model_dump(mode="json"),
         "result": redact_result(result).model_dump(mode="json"),
     }
 
 
-@app.task(name=FAILED_TASK, ignore_result=True)
-def triage_failed(task_id: str) -> None:
-    """The triage task died without answering (its hard time limit): mark the ticket failed, with
-    the cause. (Celery itself marks the chain's later tasks failed, so waiters are released.)"""
-    parsed = parse_chain_id(task_id)
-    if parsed is None:
-        log.error("triage task %s failed and names no ticket", task_id)
-        return
-    ticket_id, _ = parsed
-    cause = app.AsyncResult(task_id).result
-    reason = f"{type(cause).__name__}: {str(cause)[:300]}" if isinstance(cause, BaseException) else "the task failed"
-    log.error("triage of %s failed: %s", ticket_id, reason)
-    _mark(ticket_id, "failed", [ErrorEntry(where="triage", code="triage_failed", message=reason).model_dump()])
+def _dead(ticket_id: str, stage: str, reason: str, ticket: Any, *, errors: list[ErrorEntry] | None = None) -> dict[str, Any]:
+    """Dead-letter the ticket; the answer tells crm_update to record the failure, not a triage.
+    ``errors`` name each problem (a contract breach has one per field); by default, the reason."""
+    dead_letter(ticket_id=ticket_id, stage=stage, reason=reason, ticket=ticket)
+    named = errors or [ErrorEntry.model_validate(error_entry(stage, reason))]
+    result = TriageResult(ticket_id=ticket_id or "unknown", errors=named)
+    return {"ticket": None, "dead_letter": stage, "result": redact_result(result).model_dump(mode="json")}
+
+
+class CrmTask(app.Task):  # type: ignore[name-defined,misc]
+    """crm_update, which dead-letters its payload once its retries are spent."""
+
+    def on_failure(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
+        payload = args[0] if args else {}
+        result = payload.get("result") if isinstance(payload, dict) else None
+        ticket_id = (result or {}).get("ticket_id")
+        reason = f"the CRM write failed after {self.request.retries} retries: {type(exc).__name__}: {redact_text(str(exc))[:300]}"
+        dead_letter(ticket_id=ticket_id, stage="crm", reason=reason,
+                    ticket=payload.get("ticket") if isinstance(payload, dict) else None, result=result)
 
 
 @app.task(
+    base=CrmTask,
     name=CRM_TASK,
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=True,
     retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=20,
+    retry_jitter=False,  # waits 1, 2, 4 … 256 s, then 300 s: about an hour in all, then dead-lettered
+    max_retries=CRM_RETRIES,
 )
 def crm_update(payload: dict[str, Any]) -> dict[str, Any]:
     """Record a triaged ticket; idempotent by ticket_id, so redelivery has one effect.
 
-    A database outage retries with backoff instead of losing the write.
+    A database outage retries with backoff for about an hour (20 retries), then the payload is
+    dead-lettered (stage ``crm``) and `ticketfusion dlq replay` writes it once the database is back.
     """
     result = TriageResult.model_validate(payload["result"])
     summary = _summary(result)
     errors = [error.model_dump() for error in result.errors]
     if payload.get("ticket") is None:
-        log.warning("ticket %s not recorded: it failed validation", result.ticket_id)
-        _mark(result.ticket_id, "failed", errors)
-        return summary
-    ticket = Ticket.model_validate(payload["ticket"], context={"limits": get_settings().limits()})
+        log.warning("ticket %s not recorded: %s", result.ticket_id, payload.get("dead_letter") or "no ticket")
+        mark(result.ticket_id, "failed", errors)
+        return summary | {"dead_letter": payload.get("dead_letter")}
+    try:
+        ticket = Ticket.model_validate(payload["ticket"], context={"limits": get_settings().limits()})
+    except ValidationError as exc:  # the redacted ticket no longer fits the limits: keep it, say why
+        reason = f"the redacted ticket breaks the contract: {redact_text(str(exc))[:300]}"
+        dead_letter(ticket_id=result.ticket_id, stage="crm", reason=reason, ticket=payload["ticket"],
+                    result=payload["result"])
+        mark(result.ticket_id, "failed", [error_entry("crm", reason)])
+        return summary | {"dead_letter": "crm"}
     try:
         created = get_store().record(ticket, result)
     except TicketMismatch as exc:
         log.error("ticket %s not recorded: %s", ticket.ticket_id, exc)
-        conflict = ErrorEntry(where="ticket_id", code="ticket_conflict", message=str(exc)[:300])
-        _mark(ticket.ticket_id, "failed", [*errors, conflict.model_dump()])
+        conflict = ErrorEntry(where="ticket_id", code="ticket_conflict", message=redact_text(str(exc))[:300])
+        mark(ticket.ticket_id, "failed", [*errors, conflict.model_dump()])
         return summary | {"errors": [*summary["errors"], f"ticket_id: ticket_conflict ({exc})"]}
-    _mark(ticket.ticket_id, "failed" if _failed(result) else "done", errors)
+    mark(ticket.ticket_id, "failed" if _failed(result) else "done", errors)
+    _resolved(ticket.ticket_id)
     _send_results(result, ticket)
     return summary | {"recorded": True, "created": created}
+
+
+def _resolved(ticket_id: str) -> None:
+    """A ticket recorded now (a replay, a redelivery that got through) leaves the dead-letter store."""
+    try:
+        dead_letters().remove(ticket_id)
+    except redis.RedisError:
+        log.warning("could not clear the dead letter of %s", ticket_id, exc_info=True)
 
 
 def _send_results(result: TriageResult, ticket: Ticket) -> None:

@@ -240,25 +240,49 @@ def test_a_broker_failure_mid_file_reports_what_was_sent(
     redis_client: redis.Redis,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """When publishing fails part-way, EnqueueInterrupted's report lists the lines already sent."""
+    """A broker that stays down past the deadline stops the file; the report names what was and was not sent."""
     real_chain = enqueue_module.triage_chain
     calls = {"n": 0}
 
-    def flaky_chain(ticket: dict[str, Any], *, celery_app: Celery) -> Any:
+    def failing_chain(ticket: dict[str, Any], *, celery_app: Celery) -> Any:
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] >= 3:
             raise ConnectionError("broker went away")
         return real_chain(ticket, celery_app=celery_app)
 
-    monkeypatch.setattr(enqueue_module, "triage_chain", flaky_chain)
+    monkeypatch.setattr(enqueue_module, "triage_chain", failing_chain)
     path = tmp_path / "in.jsonl"
     path.write_text("".join(json.dumps(_ticket(n)) + "\n" for n in range(1, 6)))
     with pytest.raises(EnqueueInterrupted, match="broker went away") as caught:
-        enqueue_file(
-            path, progress=False, celery_app=celery_app, blob_store=store, settings=settings
-        )
-    assert [t.line_no for t in caught.value.report.tasks] == [1, 2]
+        enqueue_file(path, progress=False, celery_app=celery_app, blob_store=store,
+                     settings=settings.model_copy(update={"enqueue_deadline_s": 1.0}))
+    report = caught.value.report
+    assert [t.line_no for t in report.tasks] == [1, 2]
+    assert report.unsent == ["T3"] and report.stopped_at_line == 3
+    assert calls["n"] > 3  # it retried before giving up
     assert redis_client.llen("text") == 2
+
+
+def test_a_broker_blip_is_retried_and_nothing_is_lost(
+    tmp_path: Path, celery_app: Celery, store: BlobStore, settings: Settings, redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A publish that fails twice and then works is retried: every line is sent, once."""
+    real_chain = enqueue_module.triage_chain
+    calls = {"n": 0}
+
+    def blip(ticket: dict[str, Any], *, celery_app: Celery) -> Any:
+        calls["n"] += 1
+        if calls["n"] in (3, 4):
+            raise ConnectionError("broker restarting")
+        return real_chain(ticket, celery_app=celery_app)
+
+    monkeypatch.setattr(enqueue_module, "triage_chain", blip)
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(_ticket(n)) + "\n" for n in range(1, 6)))
+    report = enqueue_file(path, progress=False, celery_app=celery_app, blob_store=store, settings=settings)
+    assert [t.line_no for t in report.tasks] == [1, 2, 3, 4, 5]
+    assert redis_client.llen("text") == 5
 
 
 UNREADABLE = Path("/proc/self/mem")  # a regular file whose first read fails with EIO, even as root

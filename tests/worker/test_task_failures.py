@@ -1,5 +1,5 @@
-"""A triage task that dies without answering still ends: failed, with its reason, and the chain's
-waiter gets an answer instead of waiting forever."""
+"""A triage task that dies without answering still ends: dead-lettered and failed, with its reason,
+and the chain's waiter gets an answer instead of waiting forever."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from samples import speech_wav
 from producers.enqueue import enqueue_ticket
 from tests.conftest import running_worker
 from worker.blobs import BlobStore
+from worker.crm.dead_letters import DeadLetterStore
 from worker.crm.statuses import StatusStore
 from worker.crm.store import CrmStore
 
@@ -42,4 +43,7 @@ def test_hard_time_limit_ends_failed_and_releases_the_waiter(worker_env: dict, t
         crm.dispose()
     assert status is not None and status["status"] == "failed"
     assert "TimeLimitExceeded" in status["errors"][0]["message"]
+    entry = DeadLetterStore.from_url(env["TICKETFUSION_REDIS_URL"]).get(ticket_id)
+    assert entry["stage"] == "time_limit" and "TimeLimitExceeded" in entry["reason"]
+    assert entry["ticket"]["ticket_id"] == ticket_id and entry["ticket"]["attachments"]
     redis.Redis.from_url(env["TICKETFUSION_REDIS_URL"]).flushdb()

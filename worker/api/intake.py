@@ -12,11 +12,9 @@ import mimetypes
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from kombu.exceptions import KombuError
-from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from producers.enqueue import InvalidTicket, publish, validate_ticket
+from producers.enqueue import InvalidTicket, broker_down, publish, validate_ticket
 from worker.api.context import ApiContext
 from worker.api.errors import ApiError
 from worker.blobs import BLOB_SCHEME, AttachmentTooLarge, BlobError, scheme_of
@@ -78,7 +76,7 @@ def accept(context: ApiContext, ticket: Ticket, *, source: str) -> Intake:
     try:
         sent = publish(ticket, celery_app=context.celery_app)
     except Exception as exc:
-        if not _broker_down(exc):
+        if not broker_down(exc):
             raise
         log.warning("publishing %s failed", ticket.ticket_id, exc_info=True)
         _release(context, ticket.ticket_id)
@@ -88,17 +86,6 @@ def accept(context: ApiContext, ticket: Ticket, *, source: str) -> Intake:
     except SQLAlchemyError:  # published: the ticket is safe, only the task id is not remembered
         log.warning("could not store the task id of %s", ticket.ticket_id, exc_info=True)
     return Intake(ticket.ticket_id, sent.task_id, "queued", duplicate=False)
-
-
-def _broker_down(exc: BaseException) -> bool:
-    """Whether Redis not answering is behind ``exc`` (Celery's result backend wraps it in a
-    RuntimeError after its reconnect attempts)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, (KombuError, RedisError, OSError)):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def _release(context: ApiContext, ticket_id: str) -> None:

@@ -4,6 +4,7 @@ and a customer's history."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -52,8 +53,8 @@ async def _json(request: Request) -> Any:
     raw = await request.body()
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(400, "malformed_json", f"the body is not JSON: {exc}", field="body") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, a number past Python's digit limit
+        raise ApiError(400, "malformed_json", f"the body is not JSON: {str(exc)[:200]}", field="body") from None
     except RecursionError:
         raise ApiError(400, "malformed_json", "the body nests too deeply", field="body") from None
 
@@ -78,11 +79,14 @@ async def _multipart(request: Request) -> dict[str, Any]:
                            "as JSON", field="ticket")
         try:
             raw = json.loads(part)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            raise ApiError(400, "malformed_json", f"the ticket part is not JSON: {exc}", field="ticket") from None
+        except (ValueError, RecursionError) as exc:
+            raise ApiError(400, "malformed_json", f"the ticket part is not JSON: {str(exc)[:200]}",
+                           field="ticket") from None
         if not isinstance(raw, dict):
             raise ApiError(422, "not_an_object", "the ticket part must be a JSON object", field="ticket")
         files = [value for _, value in form.multi_items() if not isinstance(value, str)]
+        if not isinstance(raw.get("attachments") or [], list):
+            raise ApiError(422, "invalid_attachments", "attachments must be a list", field="attachments")
         if len(files) + len(raw.get("attachments") or []) > limits.max_attachments:
             raise ApiError(413, "too_many_attachments", f"at most {limits.max_attachments} attachments per ticket",
                            field="files")
@@ -134,7 +138,8 @@ async def post_batch(request: Request, _: Any = Depends(require("ingest"))) -> B
                        "per batch", field="tickets")
     items: list[BatchItem] = []
     for index, raw in enumerate(tickets):
-        ticket_id = raw.get("ticket_id") if isinstance(raw, dict) and isinstance(raw.get("ticket_id"), str) else None
+        candidate = raw.get("ticket_id") if isinstance(raw, dict) else None
+        ticket_id = candidate if isinstance(candidate, str) and re.match(ID_PATTERN, candidate) else None
         try:
             intake = await run_in_threadpool(_take, context, raw, f"api:{request.state.key.name}")
         except ApiError as exc:

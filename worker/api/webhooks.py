@@ -106,8 +106,8 @@ async def post_webhook(request: Request, source: str = Path(max_length=32)) -> J
     _remember(request, source, verified.signature, window)
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ApiError(400, "malformed_json", f"the body is not JSON: {exc}", field="body") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, huge numbers
+        raise ApiError(400, "malformed_json", f"the body is not JSON: {str(exc)[:200]}", field="body") from None
     intake = await run_in_threadpool(_take, context, source, payload)
     answer = AcceptedTicket(ticket_id=intake.ticket_id, task_id=intake.task_id, status=intake.status,  # type: ignore[arg-type]
                             status_url=status_url(request, intake.ticket_id), duplicate=intake.duplicate)

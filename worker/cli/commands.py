@@ -260,3 +260,9 @@ def cmd_webhooks(args: argparse.Namespace, settings: Settings) -> int:
     from worker.cli.integrations import webhooks
 
     return webhooks(args, settings, console)
+
+
+def cmd_dlq(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.cli.dlq import dlq
+
+    return dlq(args, settings, console)

@@ -117,6 +117,16 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument("ids", nargs="*")
     again.add_argument("--all", action="store_true")
 
+    letters = commands.add_parser("dlq", help="tickets that could not be processed: list, replay, purge")
+    letters_commands = letters.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    listed = letters_commands.add_parser("list", help="each dead-lettered ticket with its stage, reason and attempts")
+    listed.add_argument("--json", action="store_true", help="one JSON object per entry")
+    replayed = letters_commands.add_parser("replay", help="send entries again once their cause is gone")
+    replayed.add_argument("ids", nargs="*")
+    replayed.add_argument("--all", action="store_true")
+    purged = letters_commands.add_parser("purge", help="drop one entry")
+    purged.add_argument("id")
+
     keys = commands.add_parser("keys", help="API keys: create (shown once), list, revoke")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     create = keys_commands.add_parser("create", help="make a key; prints it once, alone on the last line")
@@ -144,13 +154,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     from kombu.exceptions import OperationalError as BrokerError
+    from redis.exceptions import RedisError
+
+    from worker.errors import TicketfusionError
 
     from worker.cli import commands
 
     handler = getattr(commands, f"cmd_{args.command}")
     try:
         return int(handler(args, settings) or 0)
-    except (OSError, ValueError, TimeoutError, RuntimeError, BrokerError) as exc:
+    except (OSError, ValueError, TimeoutError, RuntimeError, BrokerError, RedisError, TicketfusionError) as exc:
         if settings.log_level.upper() == "DEBUG":
             raise
         # What went wrong and where, without a traceback; TICKETFUSION_LOG_LEVEL=DEBUG shows it.

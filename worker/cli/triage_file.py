@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -18,7 +19,7 @@ from rich.progress import (
 )
 
 from producers.sources import SourceLine, read_tickets
-from worker.contract import ErrorEntry, TriageResult
+from worker.contract import ID_PATTERN, ErrorEntry, TriageResult
 from worker.orchestrator.triager import Triager
 from worker.settings import Settings
 
@@ -46,7 +47,7 @@ def triage_batch(triager: Triager, batch: list[SourceLine]) -> list[TriageResult
         raw = line.raw if isinstance(line.raw, dict) else {}
         results.append(
             TriageResult(
-                ticket_id=str(raw.get("ticket_id") or f"line-{line.line_no}"),
+                ticket_id=_line_id(raw, line.line_no),
                 customer_id=str(raw["customer_id"]) if raw.get("customer_id") else None,
                 errors=line.errors,
                 model_version=triager.model_version,
@@ -103,3 +104,9 @@ def triage_file(
             raise
     os.replace(out.name, output)
     return report
+
+
+def _line_id(raw: object, line_no: int) -> str:
+    """The bad line's own ticket id when it is one, else ``line-N`` (never a list or a megabyte)."""
+    candidate = raw.get("ticket_id") if isinstance(raw, dict) else None
+    return candidate if isinstance(candidate, str) and re.match(ID_PATTERN, candidate) else f"line-{line_no}"

@@ -54,7 +54,11 @@ def load_attachments(
             path = store.resolve(attachment.uri)
             size = path.stat().st_size
         except (BlobError, OSError) as exc:
-            errors.append(ErrorEntry(where=where, code="attachment_missing", message=str(exc)))
+            errors.append(ErrorEntry(where=where, code="attachment_missing", message=str(exc)[:500]))
+            continue
+        except (ValueError, RuntimeError) as exc:  # pathlib: "~nobody/x", "file://[::1", a NUL byte
+            errors.append(ErrorEntry(where=where, code="attachment_missing",
+                                     message=f"{attachment.uri[:200]!r} names no readable file ({exc})"))
             continue
         if size > limits.max_attachment_bytes:
             errors.append(
@@ -68,8 +72,8 @@ def load_attachments(
         try:
             with path.open("rb") as handle:
                 data = handle.read(limits.max_attachment_bytes + 1)
-        except OSError as exc:
-            errors.append(ErrorEntry(where=where, code="attachment_unreadable", message=str(exc)))
+        except (OSError, ValueError) as exc:
+            errors.append(ErrorEntry(where=where, code="attachment_unreadable", message=str(exc)[:500]))
             continue
         loaded.append(LoadedAttachment(index, attachment, data))
     return loaded, errors

@@ -20,6 +20,7 @@ from worker.errors import (
     CorruptMedia,
     EmptyAttachment,
     MediaError,
+    MediaTooLarge,
     SilentAudio,
     UnsupportedMediaType,
 )
@@ -30,6 +31,8 @@ _SOUNDFILE_FORMATS = ("wav", "flac", "ogg")
 _BLOCK_S = 10.0  # soundfile reads this many seconds at a time, checking the limit in between
 _STREAMING_SIZES = (0, 0xFFFFFFFF, 0x7FFFFFFF)  # data sizes a streaming writer leaves unset
 _STREAMING_FLOOR = 0x7FFF0000  # espeak-ng writes 0x7FFFF000: "as much as a 32-bit size allows"
+MIN_RATE, MAX_RATE = 1_000, 768_000  # a header claiming another rate lies (10^9 Hz resamples to nothing)
+_MAX_PEAK = 1_000.0  # full scale is 1.0; a float file a little over it is clipped audio, this far is garbage
 _IMAGE_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
 
 
@@ -168,16 +171,31 @@ def decode_audio(data: bytes, *, max_seconds: float) -> Audio:
         raise UnsupportedMediaType(
             f"not an audio format we decode (WAV, FLAC, Ogg, MP3, M4A): the bytes look like {_describe(data)}"
         )
-    if fmt in _SOUNDFILE_FORMATS:
-        samples, rate = _decode_soundfile(data, fmt=fmt, max_seconds=max_seconds)
-    else:
-        samples, rate = _decode_av(data, fmt=fmt, max_seconds=max_seconds)
+    decode = _decode_soundfile if fmt in _SOUNDFILE_FORMATS else _decode_av
+    try:
+        samples, rate = decode(data, fmt=fmt, max_seconds=max_seconds)
+    except MediaError:
+        raise
+    except MemoryError as exc:
+        raise MediaTooLarge(f"the {fmt.upper()} file needs more memory to decode than this worker has") from exc
+    except Exception as exc:  # noqa: BLE001 - crafted bytes reach corners of a decoder; the bytes are at fault
+        raise CorruptMedia(f"the {fmt.upper()} file is damaged: {type(exc).__name__}: {str(exc)[:200]}") from exc
     if samples.size == 0:
         raise SilentAudio(f"the {fmt.upper()} file holds no audio samples")
     if not np.isfinite(samples).all():
         raise CorruptMedia(f"the {fmt.upper()} file holds non-finite samples (NaN or infinity)")
+    peak = float(np.abs(samples).max())
+    if peak > _MAX_PEAK:  # float samples run -1..1; these would overflow to infinity when resampled
+        raise CorruptMedia(f"the {fmt.upper()} file holds samples of {peak:.3g}, far outside -1..1")
     mono = _resample(samples, rate)
+    if mono.size == 0:
+        raise SilentAudio(f"the {fmt.upper()} file is too short to hold any speech ({samples.size} samples)")
     return Audio(samples=mono, duration_s=mono.size / SAMPLE_RATE, format=fmt)
+
+
+def _check_rate(rate: int, fmt: str) -> None:
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise CorruptMedia(f"the {fmt.upper()} file declares {rate} Hz; audio is sampled at {MIN_RATE}-{MAX_RATE} Hz")
 
 
 def _too_long(duration_s: float, max_seconds: float, *, at_least: bool = False) -> AudioTooLong:
@@ -215,6 +233,7 @@ def _decode_soundfile(data: bytes, *, fmt: str, max_seconds: float) -> tuple[np.
             rate, declared = f.samplerate, 0 if streaming else f.frames
             if rate <= 0 or f.channels <= 0:
                 raise CorruptMedia(f"the {fmt.upper()} header declares {rate} Hz, {f.channels} channels")
+            _check_rate(rate, fmt)
             if 0 < declared < 2**62 and declared / rate > max_seconds:
                 raise _too_long(declared / rate, max_seconds)
             blocks, total = [], 0
@@ -362,6 +381,7 @@ def _decode_stream(container, stream, *, fmt: str, max_seconds: float) -> tuple[
     for frame in container.decode(stream):
         if resampler is None:
             rate = frame.sample_rate
+            _check_rate(rate, fmt)
             # Planar float at the stream's first rate: FFmpeg converts any sample format.
             resampler = av.AudioResampler(format="fltp", layout=frame.layout.name, rate=rate)
         for out in resampler.resample(frame):

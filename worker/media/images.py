@@ -132,6 +132,8 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=[PIL_FORMATS[fmt]])
             _check_pixels(img, fmt=fmt, max_pixels=max_pixels)
+            if fmt == "PNG":
+                _check_png_data(data)
             img.load()  # first frame only for GIF/WebP/TIFF
             img = ImageOps.exif_transpose(img)
             return to_rgb(img)
@@ -151,6 +153,12 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
         ) from exc
     except _DECODE_ERRORS as exc:
         raise CorruptMedia(f"{fmt} image is truncated or damaged ({exc}); send the file again") from exc
+    except MemoryError as exc:
+        raise ImageTooLarge(f"{fmt} image needs more memory to decode than this worker has") from exc
+    except Exception as exc:  # noqa: BLE001 - crafted bytes reach corners of a decoder; the bytes are at fault
+        raise CorruptMedia(
+            f"{fmt} image is damaged: the decoder failed ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from exc
 
 
 def _check_pixels(img: Image.Image, *, fmt: str, max_pixels: int) -> None:
@@ -160,6 +168,55 @@ def _check_pixels(img: Image.Image, *, fmt: str, max_pixels: int) -> None:
         raise CorruptMedia(f"{fmt} header declares an empty image ({width}x{height})")
     if width * height > max_pixels:
         raise _too_large(fmt, img.size, max_pixels)
+
+
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def _png_raw_bytes(width: int, height: int, depth: int, colour: int, interlaced: bool) -> int:
+    """How many bytes the header's image inflates to: each row is a filter byte and its pixels."""
+    bits = depth * _PNG_CHANNELS.get(colour, 4)
+    passes = _ADAM7 if interlaced else ((0, 0, 1, 1),)
+    total = 0
+    for x0, y0, dx, dy in passes:
+        cols, rows = -(-(width - x0) // dx), -(-(height - y0) // dy)
+        if cols > 0 and rows > 0:
+            total += rows * (1 + -(-cols * bits // 8))
+    return total
+
+
+def _check_png_data(data: bytes) -> None:
+    """Refuse a PNG whose pixel data ends before the rows its header declares.
+
+    Pillow pads such an image with black when its zlib stream ends cleanly (a file cut and closed
+    again, or a header that lies about the height), so the data is inflated here, counted and
+    dropped chunk by chunk. A damaged chunk structure is left to Pillow to report."""
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        return
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    expected = _png_raw_bytes(width, height, depth, colour, bool(interlace))
+    inflater, produced, pos = zlib.decompressobj(), 0, 8
+    while pos + 8 <= len(data) and produced < expected and not inflater.eof:
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        if kind == b"IEND":
+            break
+        if kind == b"IDAT":
+            pending = data[pos + 8 : pos + 8 + length]
+            try:
+                while produced < expected:  # an empty ``pending`` still drains output zlib holds back
+                    piece = inflater.decompress(pending, 1 << 20)
+                    produced, pending = produced + len(piece), inflater.unconsumed_tail
+                    if not piece and not pending:
+                        break
+            except zlib.error:
+                return
+        pos += 12 + length
+    if produced < expected:
+        raise CorruptMedia(
+            f"PNG image is truncated: its pixel data holds {produced:,} of the {expected:,} bytes "
+            f"its {width}x{height} header declares; send the file again"
+        )
 
 
 def _too_large(fmt: str, size: tuple[int, int], max_pixels: int) -> ImageTooLarge:

@@ -45,6 +45,7 @@ class AudioDetail:
     speech_s: float
     language: str
     avg_logprob: float
+    complete: bool = True  # False: the speech-recognition budget ran out before the end
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -171,7 +172,7 @@ class MediaReader:
         speech = self.model("vad").trim(audio)  # raises SilentAudio when nobody speaks
         timings["vad"] = _ms(started)
         started = time.perf_counter()
-        transcript = self.model("asr").transcribe(speech)
+        transcript = self.model("asr").transcribe(speech, budget_s=self.settings.asr_seconds_per_attachment)
         timings["asr"] = _ms(started)
         embedding = None
         encoder = self.optional("audio_encoder")
@@ -184,6 +185,7 @@ class MediaReader:
             speech_s=round(speech.duration_s, 3),
             language=transcript.language,
             avg_logprob=round(transcript.avg_logprob, 4),
+            complete=transcript.complete,
         )
         from worker.media.speech import spoken_request
 

@@ -48,6 +48,7 @@ class Transcript:
     avg_logprob: float
     no_speech_prob: float
     ms: float
+    complete: bool = True  # False: the time budget ran out and this is the start of the note
 
 
 def _threads(threads: int) -> int:
@@ -112,8 +113,12 @@ class SpeechRecognizer:
         log.info("Whisper (%s) runs on %s, beam %d", Path(model_dir).name, provider, beam_size)
         return cls(model, provider=provider, beam_size=beam_size, hotwords=hotwords)
 
-    def transcribe(self, audio: Audio) -> Transcript:
-        """English text of ``audio`` (16 kHz mono speech, already trimmed by the VAD)."""
+    def transcribe(self, audio: Audio, *, budget_s: float | None = None) -> Transcript:
+        """English text of ``audio`` (16 kHz mono speech, already trimmed by the VAD).
+
+        Whisper decodes 30-second windows one after another; with ``budget_s``, no window is
+        started once the budget is spent, so one long note cannot eat a ticket's whole time limit
+        and the ticket keeps what was heard so far."""
         started = time.perf_counter()
         segments, info = self.model.transcribe(
             audio.samples,
@@ -129,13 +134,20 @@ class SpeechRecognizer:
             vad_filter=False,
             hotwords=self.hotwords,
         )
-        segments = list(segments)  # the generator does the decoding
+        heard, complete = [], True
+        for segment in segments:  # the generator does the decoding, window by window
+            heard.append(segment)
+            if budget_s is not None and time.perf_counter() - started > budget_s:
+                complete = False
+                break
+        segments = heard
         return Transcript(
             text=" ".join(s.text.strip() for s in segments).strip(),
             language=info.language,
             avg_logprob=_weighted(segments, "avg_logprob", empty=0.0),
             no_speech_prob=_weighted(segments, "no_speech_prob", empty=1.0),
             ms=(time.perf_counter() - started) * 1000,
+            complete=complete,
         )
 
 

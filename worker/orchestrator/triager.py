@@ -265,6 +265,11 @@ class Triager:
                 continue
             read = AttachmentReading(item.index, reading)
             readings.append(read)
+            if getattr(reading.detail, "complete", True) is False:
+                budget = self.settings.asr_seconds_per_attachment
+                result.errors.append(ErrorEntry(where=item.where, code="asr_time_budget", message=(
+                    f"speech recognition stopped after its {budget:.0f} s budget; the ticket is triaged on the "
+                    "start of the note (TICKETFUSION_ASR_SECONDS_PER_ATTACHMENT)")))
             if not reading.text:
                 result.errors.append(
                     ErrorEntry(

@@ -64,11 +64,8 @@ def _helpdesk_id(ticket: Ticket) -> int | str | None:
         value = ticket.metadata.get(key)
         if isinstance(value, bool) or value in (None, ""):
             continue
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str):
-            text = value.strip()
-            return int(text) if text.isdigit() else redact_text(text)
+        text = redact_text(str(value).strip())  # a card number in a help-desk id field is still a card
+        return int(text) if text.isdigit() else text
     return None
 
 

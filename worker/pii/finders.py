@@ -3,19 +3,28 @@ and IBANs.
 
 The detection primitives (Luhn, mod-97, the e-mail and phone shapes) live here once, below every
 stage that needs them: :mod:`worker.pii.redaction` masks what they find and
-:mod:`worker.understanding.finders` reports them as entities.
+:mod:`worker.understanding.finders` reports them as entities. Cards are read by
+:mod:`worker.pii.cards` (any separator, next to other digits), e-mail addresses by
+:mod:`worker.pii.emails` (any legal local part, spaced or spelled out), both over the characters
+of :mod:`worker.pii.characters`; this module is their one front door.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from worker.pii.cards import card_covers, card_windows, luhn_ok
+from worker.pii.characters import DASHES, INVISIBLE, regex_class
+from worker.pii.emails import PLAIN, email_matches
+
 __all__ = [
     "Span",
+    "card_cover_spans",
     "card_spans",
     "email_spans",
     "iban_ok",
@@ -37,16 +46,31 @@ class Span:
     value: str | None = None
 
 
-EMAIL = re.compile(r"(?<![\w.+-])[\w.%+-]++@[^\W_][\w-]*(?:\.[\w-]+)*\.[^\W\d_]{2,}\b")
+#: The plain e-mail shape (see :mod:`worker.pii.emails` for the spaced and spelled-out ones).
+EMAIL = PLAIN
 
-# An IBAN: country, two check digits, then 11-30 alphanumerics, optionally grouped by spaces or dashes.
-# Greedy: the candidate may swallow a following word, so prefixes are checked longest first.
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ -]{0,2}[A-Z0-9]){11,30}\b", re.IGNORECASE)
+# Between the characters of an IBAN: up to three spaces, dashes, dots or invisible characters
+# (one line break at most, as a card's gaps; see worker.pii.cards).
+_INVISIBLE = f"[{regex_class(INVISIBLE)}]*+"
+_IBAN_GAP = (rf"{_INVISIBLE}(?:(?:[^\S\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]|[.{regex_class(DASHES)}]|\r?\n)"
+             rf"{_INVISIBLE}){{0,3}}+")
+# An IBAN: country and two check digits written together ("GB82", never "GB 82": "on 2024-..." is
+# no IBAN), then 11-30 alphanumerics; the candidate may run on into the next word or number, so
+# the country's registered length (or, for a country not listed and written in capitals, the
+# longest prefix that ends where a group ends) says where it stops, never inside a number.
+_IBAN = re.compile(rf"(?<![A-Za-z0-9])[A-Za-z]{{2}}{_INVISIBLE}\d{_INVISIBLE}\d(?:{_IBAN_GAP}(?:[A-Za-z]|\d)){{11,30}}+")
+_ALNUM = re.compile(r"[A-Za-z0-9]|\d")
 
-# A run of digit groups separated by up to three spaces, tabs, dashes or dots; card numbers are found
-# inside it. Letters may touch it ("TX4111...", "...1111GBP"): a card number glued to a word is still one.
-_DIGIT_RUN = re.compile(r"(?<!\d)(?<!\d[.,])\d++(?:[ \t\u00a0.-]{1,3}\d++)*+")
-_DIGIT_GROUP = re.compile(r"\d+")
+#: IBAN lengths by country (SWIFT's IBAN registry).
+IBAN_LENGTHS: dict[str, int] = {
+    code: int(length) for code, length in (item.split(":") for item in """
+    AD:24 AE:23 AL:28 AT:20 AZ:28 BA:20 BE:16 BG:22 BH:22 BI:27 BR:29 BY:28 CH:21 CR:22 CY:28 CZ:24
+    DE:22 DJ:27 DK:18 DO:28 EE:20 EG:29 ES:24 FI:18 FK:18 FO:18 FR:27 GB:22 GE:22 GI:23 GL:18 GR:27
+    GT:28 HR:21 HU:28 IE:22 IL:23 IQ:23 IS:26 IT:27 JO:30 KW:30 KZ:20 LB:28 LC:32 LI:21 LT:20 LU:20
+    LV:21 LY:25 MC:27 MD:24 ME:22 MK:19 MN:20 MR:27 MT:31 MU:30 NI:28 NL:18 NO:15 OM:23 PK:24 PL:28
+    PS:29 PT:25 QA:29 RO:24 RS:22 RU:33 SA:24 SC:31 SD:18 SE:24 SI:19 SK:24 SM:27 SO:23 ST:25 SV:28
+    TL:23 TN:24 TR:26 UA:29 VA:22 VG:24 XK:20 YE:30""".split())
+}
 
 # Phone numbers: international (+CC ...), national trunk-prefixed (0...), or NANP 3-3-4.
 _SEP = r"[ .-]?"
@@ -66,76 +90,81 @@ _PHONE = re.compile(
 )
 
 
-def luhn_ok(digits: str) -> bool:
-    """The Luhn checksum that every payment-card number satisfies."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
+def _compact(candidate: str) -> str:
+    """An IBAN's letters and digits, upper case and ASCII, without its separators."""
+    return "".join(char.upper() if char.isascii() else str(unicodedata.decimal(char))
+                   for char in candidate if char.isalnum() and (char.isascii() or char.isdecimal()))
 
 
 def iban_ok(candidate: str) -> bool:
-    """ISO 13616 mod-97 check: rotate the first four characters, map letters to 10..35."""
-    text = candidate.replace(" ", "").upper()
+    """ISO 13616 mod-97 check: rotate the first four characters, map letters to 10..35.
+
+    Separators (spaces, dashes, dots, invisible characters) and case do not matter."""
+    for char in candidate:
+        if char.isalnum():
+            if not (char.isascii() or char.isdecimal()):
+                return False
+        elif not (char.isspace() or char in DASHES or char in INVISIBLE or char == "."):
+            return False
+    text = _compact(candidate)
     if not 15 <= len(text) <= 34 or not text[:2].isalpha() or not text[2:4].isdigit():
-        return False
-    if not text.isalnum() or not text.isascii():
         return False
     rotated = text[4:] + text[:4]
     return int("".join(str(int(char, 36)) for char in rotated)) % 97 == 1
 
 
 def email_spans(text: str) -> list[Span]:
-    """E-mail addresses; the value is the address as written."""
-    return [Span(m.start(), m.end(), m.group(0)) for m in EMAIL.finditer(text)]
+    """E-mail addresses, plain, quoted, spaced or spelled out ("jane(at)bank(dot)com"); the value
+    is the address as it would be typed (the plain ones as written)."""
+    return [Span(start, end, address) for start, end, address in email_matches(text)]
+
+
+def _iban_at(text: str, match: re.Match[str]) -> Span | None:
+    """The IBAN a candidate starts with: the country's registered length, else (a country not
+    listed, in capitals) the longest prefix that ends where a group ends; never one that ends
+    inside a number, which would leave the rest of that number, a card's maybe, unmasked."""
+    candidate = match.group(0)
+    chars = list(_ALNUM.finditer(candidate))
+    ends = []
+    length = IBAN_LENGTHS.get(candidate[:2].upper())
+    if length is not None and len(chars) >= length:
+        ends.append(length)
+    if length is None and candidate[:2].isupper():
+        ends += [count for count in range(min(len(chars), 34), 14, -1)
+                 if count == len(chars) or chars[count].start() > chars[count - 1].end()]
+    for count in ends:
+        end = match.start() + chars[count - 1].end()
+        if end < len(text) and text[end].isdecimal():
+            continue
+        if iban_ok(candidate[:chars[count - 1].end()]):
+            return Span(match.start(), end, _compact(candidate[:chars[count - 1].end()]))
+    return None
 
 
 def iban_spans(text: str) -> list[Span]:
-    """Mod-97-valid IBANs, grouped or compact; the value is the compact upper-case IBAN."""
-    spans = []
-    for match in _IBAN.finditer(text):
-        candidate = match.group(0)
-        # The greedy match may have swallowed a following word: try the longest prefix that
-        # ends where a group ends.
-        ends = [len(candidate)] + [i for i in range(len(candidate) - 1, 14, -1) if candidate[i] == " "]
-        for end in ends:
-            if iban_ok(candidate[:end]):
-                compact = candidate[:end].replace(" ", "").upper()
-                spans.append(Span(match.start(), match.start() + end, compact))
-                break
+    """Mod-97-valid IBANs, grouped (spaces, dashes, dots), compact or lower case; the value is
+    the compact upper-case IBAN."""
+    spans, position = [], 0
+    while (match := _IBAN.search(text, position)) is not None:
+        span = _iban_at(text, match)
+        if span is None:
+            position = match.start() + 1
+            continue
+        spans.append(span)
+        position = span.end
     return spans
-
-
-def _card_at(groups: list[re.Match[str]], i: int) -> int:
-    """End index (exclusive) of the longest Luhn-valid 13-19 digit window from group i, or i."""
-    best, digits = i, ""
-    for j in range(i, len(groups)):
-        digits += groups[j].group(0)
-        if len(digits) > 19:
-            break
-        if len(digits) >= 13 and luhn_ok(digits):
-            best = j + 1
-    return best
 
 
 def card_spans(text: str) -> list[Span]:
-    """Luhn-valid 13-19 digit card numbers (spaces or dashes allowed); the value is the digits."""
-    spans = []
-    for run in _DIGIT_RUN.finditer(text):
-        groups = list(_DIGIT_GROUP.finditer(run.group(0)))
-        i = 0
-        while i < len(groups):
-            end = _card_at(groups, i)
-            if end == i:
-                i += 1
-                continue
-            digits = "".join(g.group(0) for g in groups[i:end])
-            spans.append(Span(run.start() + groups[i].start(), run.start() + groups[end - 1].end(), digits))
-            i = end
-    return spans
+    """Luhn-valid 13-19 digit card numbers, one per number (see :mod:`worker.pii.cards` for the
+    separators read); the value is the digits, in ASCII."""
+    return [Span(w.start, w.end, w.digits) for w in card_windows(text, strict=True)]
+
+
+def card_cover_spans(text: str) -> list[Span]:
+    """What masking hides: every Luhn-valid window, merged (:func:`worker.pii.cards.card_covers`);
+    the value is the digits of the most card-like window inside."""
+    return [Span(c.start, c.end, c.digits) for c in card_covers(text)]
 
 
 def _e164(raw: str, regions: Iterable[str]) -> str | None:
