@@ -8,6 +8,7 @@ context={"limits": settings.limits()})``) so that they stay settings, not consta
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
@@ -27,6 +28,11 @@ from pydantic import (
 CONTRACT_VERSION = "1"
 # No '@': an e-mail address is personal data and would travel into logs and the CRM as a key.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/+-]{0,127}$"
+
+
+def is_id(value: object) -> bool:
+    """Whether ``value`` could be a ticket or customer id: a string the ID pattern admits."""
+    return isinstance(value, str) and re.match(ID_PATTERN, value) is not None
 EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
 LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc)
 #: Deepest nesting of lists and objects in any field, metadata included. JSON encoders and

@@ -11,7 +11,8 @@ maps to the same customer, and without the key the id cannot be reversed by hash
 from __future__ import annotations
 
 import hashlib
-import hmac
+
+from producers.mappings.customers import hash_customer
 
 PREFIX = "email-"
 _DIGITS = 32  # 128 bits: collisions are not a concern at any mailbox's scale
@@ -41,9 +42,8 @@ def thread_id_for(references: list[str], in_reply_to: list[str], *, ticket_id: s
 
 
 def customer_id_for(address: str | None, *, key: str) -> str:
-    """``email-`` and an HMAC-SHA256 of the lower-cased address; one id for unknown senders."""
+    """``email-`` and an HMAC-SHA256 of the lower-cased address (the one formula every door uses,
+    :func:`producers.mappings.customers.hash_customer`); one id for unknown senders."""
     if not address or not address.strip():
         return PREFIX + "unknown-sender"
-    normalised = address.strip().strip("<>").lower().encode("utf-8", errors="surrogatepass")
-    mac = hmac.new(key.encode("utf-8"), b"customer:" + normalised, hashlib.sha256)
-    return PREFIX + mac.hexdigest()[:_DIGITS]
+    return hash_customer(address, key=key)

@@ -4,7 +4,6 @@ and a customer's history."""
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -17,7 +16,7 @@ from worker.api.context import ApiContext
 from worker.api.errors import ApiError, declared
 from worker.api.intake import Intake, accept, check, store_upload
 from worker.api.schemas import AcceptedTicket, BatchAnswer, BatchItem, History, TicketState
-from worker.contract import ID_PATTERN, ErrorEntry
+from worker.contract import ID_PATTERN, ErrorEntry, is_id
 
 router = APIRouter(prefix="/v1")
 TICKET_ID = Path(pattern=ID_PATTERN, max_length=128, description="The ticket's id, as posted.")
@@ -139,7 +138,7 @@ async def post_batch(request: Request, _: Any = Depends(require("ingest"))) -> B
     items: list[BatchItem] = []
     for index, raw in enumerate(tickets):
         candidate = raw.get("ticket_id") if isinstance(raw, dict) else None
-        ticket_id = candidate if isinstance(candidate, str) and re.match(ID_PATTERN, candidate) else None
+        ticket_id = candidate if is_id(candidate) else None
         try:
             intake = await run_in_threadpool(_take, context, raw, f"api:{request.state.key.name}")
         except ApiError as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -19,7 +18,7 @@ from rich.progress import (
 )
 
 from producers.sources import SourceLine, read_tickets
-from worker.contract import ID_PATTERN, ErrorEntry, TriageResult
+from worker.contract import ErrorEntry, TriageResult, is_id
 from worker.orchestrator.triager import Triager
 from worker.settings import Settings
 
@@ -109,4 +108,4 @@ def triage_file(
 def _line_id(raw: object, line_no: int) -> str:
     """The bad line's own ticket id when it is one, else ``line-N`` (never a list or a megabyte)."""
     candidate = raw.get("ticket_id") if isinstance(raw, dict) else None
-    return candidate if isinstance(candidate, str) and re.match(ID_PATTERN, candidate) else f"line-{line_no}"
+    return candidate if is_id(candidate) else f"line-{line_no}"
