@@ -37,6 +37,7 @@ test: models
 bench: models
 	$(PY) -m worker.benchmarks.bench --out docs/performance.md
 	$(PY) -m worker.benchmarks.media --out docs/performance-media.md
+	$(PY) -m worker.benchmarks.enrichment --url sqlite:///var/bench-enrich.db && rm -f var/bench-enrich.db*
 	$(PY) -m worker.benchmarks.api_bench --out docs/performance.md $(if $(shell pg_isready -h 127.0.0.1 -q && echo up),--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test)
 
 # Only `ticketfusion data synth` (training data) needs these; the worker never does.

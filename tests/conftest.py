@@ -82,6 +82,7 @@ def worker_env(redis_url: str, postgres_url: str, tmp_path_factory: pytest.TempP
         "TICKETFUSION_DATABASE_URL": postgres_url,
         "TICKETFUSION_BLOB_DIR": str(state / "blobs"),
         "TICKETFUSION_STATE_DIR": str(state),
+        "TICKETFUSION_METRICS_PORT": "0",  # the metrics tests start workers of their own, on free ports
     }
 
 

@@ -18,6 +18,8 @@ TRIAGE_TASK = "ticketfusion.triage"
 CRM_TASK = "ticketfusion.crm_update"
 FAILED_TASK = "ticketfusion.triage_failed"
 WEBHOOK_TASK = "ticketfusion.webhook_deliver"
+ENRICH_TASK = "ticketfusion.enrich_customer"  # after each CRM write: that customer's profile
+ENRICH_DUE_TASK = "ticketfusion.enrich_due"  # from beat: every customer whose profile is behind
 QUEUE_TEXT = "text"
 QUEUE_MEDIA = "media"
 QUEUE_CRM = "crm"
@@ -50,8 +52,16 @@ def configure(app: Celery, settings: Settings) -> None:
         task_default_routing_key=QUEUE_TEXT,
         task_default_queue=QUEUE_TEXT,
         task_routes={TRIAGE_TASK: {"queue": QUEUE_TEXT}, CRM_TASK: {"queue": QUEUE_CRM},
-                     FAILED_TASK: {"queue": QUEUE_CRM}, WEBHOOK_TASK: {"queue": QUEUE_WEBHOOKS}},
+                     FAILED_TASK: {"queue": QUEUE_CRM}, WEBHOOK_TASK: {"queue": QUEUE_WEBHOOKS},
+                     ENRICH_TASK: {"queue": QUEUE_CRM}, ENRICH_DUE_TASK: {"queue": QUEUE_CRM}},
+        # `ticketfusion beat`: the periodic enrichment catches what on-update tasks missed (a
+        # worker down) and profiles whose time windows moved; it expires before the next run.
+        beat_schedule={"enrich-due": {"task": ENRICH_DUE_TASK, "schedule": float(settings.enrich_interval_s),
+                                      "options": {"queue": QUEUE_CRM, "expires": float(settings.enrich_interval_s)}}},
         worker_hijack_root_logger=False,
+        # Task events (received, started, succeeded...; "sent" from producers) so Flower shows live tasks.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
         imports=("worker.tasks",),
     )
 

@@ -20,6 +20,7 @@ import redis
 from worker.app import FAILED_TASK, app
 from worker.contract import ErrorEntry, Ticket
 from worker.crm.dead_letters import DeadLetterStore
+from worker.observability import metrics
 from worker.pii.redaction import redact_text, redact_ticket
 from worker.settings import get_settings
 from worker.state import mark, redis_client
@@ -55,6 +56,7 @@ def dead_letter(*, ticket_id: str | None, stage: str, reason: str, ticket: Any,
         log.error("could not dead-letter ticket %s (%s: %s)", ticket_id, stage, reason, exc_info=True)
         return None
     log.warning("ticket %s dead-lettered at %s: %s", ticket_id, stage, reason)
+    metrics.dead_lettered(stage)
     return entry
 
 
@@ -91,3 +93,4 @@ def triage_failed(request: Any, exc: BaseException, traceback: Any) -> None:
     log.error("triage of %s failed: %s", ticket_id or "(no id)", reason)
     dead_letter(ticket_id=ticket_id, stage=stage, reason=reason, ticket=raw)
     mark(ticket_id, "failed", [error_entry(stage, reason)])
+    metrics.ticket_ended_at_triage(raw, "dead_lettered")

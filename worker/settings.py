@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -209,9 +209,30 @@ class Settings(BaseSettings):
         default=20, ge=0, le=100,
         description="Retries of a CRM write during a database outage (20: about an hour) before it is dead-lettered.",
     )
+    enrich_interval_s: int = Field(
+        default=300, ge=10,
+        description="Seconds between the periodic enrichment runs of `ticketfusion beat` (profiles behind their history).",
+    )
+    enrich_batch: int = Field(
+        default=1000, ge=1, description="Most customers one periodic enrichment run recomputes; the rest wait for the next.",
+    )
     heartbeat_s: float = Field(
         default=10.0, gt=0, le=300,
         description="A worker says it is alive this often; one silent for three beats is dead and its tickets are redelivered.",
+    )
+    # Observability (issue 13): docs/observability.md
+    metrics_port: int = Field(
+        default=9540, ge=0, le=65535,
+        description="Port on which `ticketfusion worker` serves Prometheus metrics at /metrics, from its main process "
+        "(0: no metrics endpoint); several workers on one host need one port each.",
+    )
+    metrics_host: str = Field(
+        default="0.0.0.0", description="Address the worker's metrics endpoint listens on (127.0.0.1: this host only)."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines as text, or as one JSON object per line (ts, level, logger, message, task_id, "
+        "ticket_id; PII masked).",
     )
     log_level: str = Field(default="INFO")
 

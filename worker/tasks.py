@@ -23,13 +23,26 @@ from celery.signals import (
 from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from worker.app import CRM_TASK, QUEUE_WEBHOOKS, TRIAGE_TASK, WEBHOOK_TASK, app
-from worker.contract import CustomerContext, ErrorEntry, Ticket, TriageResult
+from worker.app import (
+    CRM_TASK,
+    ENRICH_DUE_TASK,
+    ENRICH_TASK,
+    QUEUE_CRM,
+    QUEUE_WEBHOOKS,
+    TRIAGE_TASK,
+    WEBHOOK_TASK,
+    app,
+)
+from worker.contract import CustomerContext, ErrorEntry, Ticket, TriageResult, is_id
 from worker.crm.deliveries import DeliveryStore
+from worker.crm.enrichment import Enricher
+from worker.crm.links import LinkStore
 from worker.crm.store import TicketMismatch
 from worker.failures import dead_letter, dead_letters, delivery_count, error_entry
+from worker.observability import exporter, json_logs, metrics
 from worker.orchestrator.triager import Triager, parse_ticket
 from worker.outbound import Subscription, attempt, load_subscriptions, open_deliveries
+from worker.pii.identities import Identity, identities_in
 from worker.pii.redaction import RedactingFilter, redact_result, redact_text, redact_ticket
 from worker.redelivery import Watchdog, claim, delivery_tag
 from worker.settings import get_settings
@@ -43,6 +56,8 @@ _lock = threading.Lock()
 _triager: Triager | None = None
 _subscriptions: list[Subscription] | None = None
 _watchdog: Watchdog | None = None
+exporter.connect()  # the metrics endpoint and the log format follow the worker's signals
+json_logs.connect()
 
 
 def get_triager() -> Triager:
@@ -157,10 +172,25 @@ def triage(self: Any, ticket: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - dead-lettered with why, instead of vanishing
         log.exception("triage of %s failed", parsed.ticket_id)
         return _dead(parsed.ticket_id, "triage", f"{type(exc).__name__}: {redact_text(str(exc))[:300]}", parsed.ticket)
+    metrics.observe_triage(result.timings_ms, result.model_version or "", queue=metrics.current_queue())
     return {
         "ticket": redact_ticket(parsed.ticket, limits=settings.limits()).model_dump(mode="json"),
         "result": redact_result(result).model_dump(mode="json"),
+        "queue": metrics.current_queue(),  # the ticket's queue, for crm_update's count
+        # Addresses and numbers the ticket shows, as keyed hashes only: they link customer ids.
+        "identities": [[i.kind, i.digest] for i in _identities(parsed.ticket)],
     }
+
+
+def _identities(ticket: Ticket) -> list[Identity]:
+    """The hashed e-mail addresses and phone numbers in the ticket's text and metadata values."""
+    settings = get_settings()
+    texts = [ticket.subject, ticket.body, *(v for v in ticket.metadata.values() if isinstance(v, str))]
+    try:
+        return identities_in(texts, key=settings.customer_hash_key or "", region=settings.phone_region)
+    except Exception:  # noqa: BLE001 - linking is an extra: a finder's failure must not cost the ticket
+        log.warning("could not read identities of %s", ticket.ticket_id, exc_info=True)
+        return []
 
 
 def _dead(ticket_id: str, stage: str, reason: str, ticket: Any, *, errors: list[ErrorEntry] | None = None) -> dict[str, Any]:
@@ -169,7 +199,8 @@ def _dead(ticket_id: str, stage: str, reason: str, ticket: Any, *, errors: list[
     dead_letter(ticket_id=ticket_id, stage=stage, reason=reason, ticket=ticket)
     named = errors or [ErrorEntry.model_validate(error_entry(stage, reason))]
     result = TriageResult(ticket_id=ticket_id or "unknown", errors=named)
-    return {"ticket": None, "dead_letter": stage, "result": redact_result(result).model_dump(mode="json")}
+    return {"ticket": None, "dead_letter": stage, "queue": metrics.current_queue(),
+            "result": redact_result(result).model_dump(mode="json")}
 
 
 class CrmTask(app.Task):  # type: ignore[name-defined,misc]
@@ -182,6 +213,7 @@ class CrmTask(app.Task):  # type: ignore[name-defined,misc]
         reason = f"the CRM write failed after {self.request.retries} retries: {type(exc).__name__}: {redact_text(str(exc))[:300]}"
         dead_letter(ticket_id=ticket_id, stage="crm", reason=reason,
                     ticket=payload.get("ticket") if isinstance(payload, dict) else None, result=result)
+        metrics.ticket_ended(payload, "dead_lettered")
 
 
 @app.task(
@@ -205,6 +237,7 @@ def crm_update(payload: dict[str, Any]) -> dict[str, Any]:
     if payload.get("ticket") is None:
         log.warning("ticket %s not recorded: %s", result.ticket_id, payload.get("dead_letter") or "no ticket")
         mark(result.ticket_id, "failed", errors)
+        metrics.ticket_ended(payload, "dead_lettered")
         return summary | {"dead_letter": payload.get("dead_letter")}
     try:
         ticket = Ticket.model_validate(payload["ticket"], context={"limits": get_settings().limits()})
@@ -213,18 +246,53 @@ def crm_update(payload: dict[str, Any]) -> dict[str, Any]:
         dead_letter(ticket_id=result.ticket_id, stage="crm", reason=reason, ticket=payload["ticket"],
                     result=payload["result"])
         mark(result.ticket_id, "failed", [error_entry("crm", reason)])
+        metrics.ticket_ended(payload, "dead_lettered")
         return summary | {"dead_letter": "crm"}
     try:
-        created = get_store().record(ticket, result)
+        with metrics.timed("crm"):
+            created = get_store().record(ticket, result)
     except TicketMismatch as exc:
         log.error("ticket %s not recorded: %s", ticket.ticket_id, exc)
         conflict = ErrorEntry(where="ticket_id", code="ticket_conflict", message=redact_text(str(exc))[:300])
         mark(ticket.ticket_id, "failed", [*errors, conflict.model_dump()])
+        metrics.ticket_ended(payload, "failed")
         return summary | {"errors": [*summary["errors"], f"ticket_id: ticket_conflict ({exc})"]}
     mark(ticket.ticket_id, "failed" if _failed(result) else "done", errors)
+    _link_and_enrich(ticket, payload.get("identities") or [])
     _resolved(ticket.ticket_id)
     _send_results(result, ticket)
+    metrics.ticket_ended(payload, "failed" if _failed(result) else "recorded")
     return summary | {"recorded": True, "created": created}
+
+
+def _link_and_enrich(ticket: Ticket, identities: list[Any]) -> None:
+    """Record the ticket's identities (linking customers) and refresh the customer's profile in
+    the background; the periodic run catches up whatever this misses."""
+    found = [Identity(str(kind), str(digest)) for kind, digest in identities
+             if kind in ("email", "phone") and isinstance(digest, str) and is_id(digest)]
+    LinkStore(get_store()).add_identities(ticket.customer_id, found, ticket_id=ticket.ticket_id)
+    try:
+        enrich_customer.apply_async((ticket.customer_id,), queue=QUEUE_CRM)
+    except Exception:  # noqa: BLE001 - the beat's run enriches this customer later
+        log.warning("could not enqueue the enrichment of %s", ticket.customer_id, exc_info=True)
+
+
+def _enricher() -> Enricher:
+    settings = get_settings()
+    return Enricher(get_store(), repeat_days=settings.repeat_contact_days,
+                    very_negative_at=settings.escalate_sentiment)
+
+
+@app.task(name=ENRICH_TASK, autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, max_retries=10)
+def enrich_customer(customer_id: str) -> dict[str, Any]:
+    """Refresh one customer's profile (and their linked group's); idempotent, so redelivery is harmless."""
+    return {"customer_id": customer_id, "changed": _enricher().enrich(customer_id)}
+
+
+@app.task(name=ENRICH_DUE_TASK, autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, max_retries=3)
+def enrich_due() -> dict[str, int]:
+    """Beat's periodic run: every customer whose profile is behind their history or the clock."""
+    return _enricher().enrich_due(limit=get_settings().enrich_batch)
 
 
 def _resolved(ticket_id: str) -> None:

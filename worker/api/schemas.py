@@ -56,6 +56,23 @@ class History(BaseModel):
     tickets: list[dict[str, Any]]
 
 
+class ResolutionRequest(BaseModel):
+    """What the help desk says about how the ticket ended (kept redacted)."""
+
+    model_config = {"extra": "forbid"}
+
+    note: str = Field(default="", max_length=500)
+
+
+class Resolution(BaseModel):
+    """A ticket's resolution recorded; ``new`` is False when it had been recorded before."""
+
+    ticket_id: str
+    customer_id: str
+    new: bool
+    profile: dict[str, Any] | None = Field(default=None, description="The customer's profile after the resolution.")
+
+
 class Health(BaseModel):
     status: Literal["ok"]
 

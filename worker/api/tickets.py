@@ -15,8 +15,18 @@ from worker.api.auth import context_of, require
 from worker.api.context import ApiContext
 from worker.api.errors import ApiError, declared
 from worker.api.intake import Intake, accept, check, store_upload
-from worker.api.schemas import AcceptedTicket, BatchAnswer, BatchItem, History, TicketState
+from worker.api.schemas import (
+    AcceptedTicket,
+    BatchAnswer,
+    BatchItem,
+    History,
+    Resolution,
+    ResolutionRequest,
+    TicketState,
+)
 from worker.contract import ID_PATTERN, ErrorEntry, is_id
+from worker.crm.enrichment import Enricher, UnknownTicket
+from worker.pii.redaction import redact_text
 
 router = APIRouter(prefix="/v1")
 TICKET_ID = Path(pattern=ID_PATTERN, max_length=128, description="The ticket's id, as posted.")
@@ -187,4 +197,32 @@ def get_history(request: Request, customer_id: str = Path(pattern=ID_PATTERN, ma
         raise ApiError(503, "database_unavailable", "the database does not answer; retry shortly") from None
     if not history["tickets"]:
         raise ApiError(404, "unknown_customer", f"no tickets for customer {customer_id!r}", field="customer_id")
+    try:
+        history["profile"] = _enricher(context).profile(customer_id)
+    except SQLAlchemyError:
+        raise ApiError(503, "database_unavailable", "the database does not answer; retry shortly") from None
     return History.model_validate(json.loads(json.dumps(history, default=str)))
+
+
+def _enricher(context: ApiContext) -> Enricher:
+    settings = context.settings
+    return Enricher(context.crm, repeat_days=settings.repeat_contact_days, very_negative_at=settings.escalate_sentiment)
+
+
+@router.post("/tickets/{ticket_id:path}/resolution", response_model=Resolution, summary="Record a ticket's resolution",
+             responses=declared(401, 403, 404, 422, 429, 503))
+def post_resolution(request: Request, body: ResolutionRequest | None = None, ticket_id: str = TICKET_ID,
+                    _: Any = Depends(require("ingest"))) -> Resolution:
+    """Closes the ticket's open issue (its intent, up to this ticket) in the customer's profile; idempotent."""
+    context = context_of(request)
+    enricher = _enricher(context)
+    try:
+        customer_id, new = enricher.resolve(ticket_id, note=redact_text((body or ResolutionRequest()).note))
+        enricher.enrich(customer_id)
+        profile = enricher.profile(customer_id)
+    except UnknownTicket:
+        raise ApiError(404, "unknown_ticket", f"no ticket {ticket_id!r} is recorded yet; resolve it once its status "
+                       "is done", field="ticket_id") from None
+    except SQLAlchemyError:
+        raise ApiError(503, "database_unavailable", "the database does not answer; retry shortly") from None
+    return Resolution(ticket_id=ticket_id, customer_id=customer_id, new=new, profile=profile)

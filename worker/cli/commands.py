@@ -10,6 +10,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+# main.py finds each sub-command here as cmd_<name>; the profile commands live in their own module.
+from worker.cli.profiles import cmd_beat, cmd_enrich, cmd_link, cmd_resolve, cmd_unlink  # noqa: F401
 from worker.settings import Settings, get_settings
 
 console = Console(stderr=True)
@@ -31,9 +33,13 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             os.environ[f"TICKETFUSION_{name}"] = share
     get_settings.cache_clear()
     from worker.app import app
+    from worker.observability.json_logs import use_json_logs
 
+    use_json_logs()  # before Celery starts, so that its first lines are JSON too
+    quiet = ["--quiet"] if settings.log_format == "json" else []  # no banner: every line is JSON
     app.worker_main(
         [
+            *quiet,
             "worker",
             "--queues",
             args.queues,
@@ -102,18 +108,27 @@ def cmd_triage(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
+    from worker.cli.profiles import print_json, profile_table
     from worker.cli.render import history_table
+    from worker.crm.enrichment import Enricher
     from worker.crm.store import CrmStore
 
     store = CrmStore(settings.database_url)
     store.migrate()
     history = store.history(args.customer_id, limit=args.limit)
+    profile = None
+    if history["tickets"]:
+        enricher = Enricher(store, repeat_days=settings.repeat_contact_days,
+                            very_negative_at=settings.escalate_sentiment)
+        enricher.enrich(args.customer_id)  # a no-op when the background enrichment is up to date
+        profile = enricher.profile(args.customer_id)
     store.dispose()
     if args.json:
-        json.dump(history, sys.stdout, indent=2, default=str)
-        sys.stdout.write("\n")
+        print_json({**history, "profile": profile})
     else:
         Console().print(history_table(history))
+        if profile is not None:
+            Console().print(profile_table(profile))
     return 0 if history["tickets"] else 1
 
 

@@ -176,3 +176,52 @@ class WebhookDelivery(Base):
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class CustomerProfile(Base):
+    """What the CRM has learnt about a customer (worker/crm/profile.py), kept by enrichment.
+
+    ``digest`` is the SHA-256 of the profile, so a run that learns nothing writes nothing;
+    ``source_mark`` is the newest change to the customer's tickets, events or links the profile
+    has seen, and ``valid_until`` the first moment a time window (7, 30, 90 days) would move a
+    figure, so enrichment knows whom to recompute without reading every history.
+    """
+
+    __tablename__ = "customer_profiles"
+    __table_args__ = (Index(None, "valid_until"),)
+
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), primary_key=True)
+    profile: Mapped[dict[str, Any]]
+    digest: Mapped[str] = mapped_column(String(64))
+    source_mark: Mapped[datetime]
+    valid_until: Mapped[datetime | None]
+    computed_at: Mapped[datetime]
+
+
+class CustomerIdentity(Base):
+    """A hashed e-mail address or phone number seen for a customer (never the address itself)."""
+
+    __tablename__ = "customer_identities"
+    __table_args__ = (Index(None, "digest"),)
+
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    ticket_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    first_seen: Mapped[datetime]
+
+
+class CustomerLink(Base):
+    """Two customer ids that are one person: linked through a shared identity or by hand, and
+    ``unlinked`` by hand, which enrichment then respects (it never links the pair again)."""
+
+    __tablename__ = "customer_links"
+    __table_args__ = (Index(None, "other_id"),)
+
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), primary_key=True)
+    other_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), primary_key=True)
+    via: Mapped[str] = mapped_column(String(16))
+    digest: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

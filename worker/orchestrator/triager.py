@@ -328,7 +328,8 @@ class Triager:
                            if not (name == "text" and number in silent)}
             started = time.perf_counter()
             chosen = self._decide(by_modality, ticket_readings, result)
-            result.timings_ms["intent"] = round(per_text * len(slot) + (time.perf_counter() - started) * 1000, 3)
+            decided_ms = (time.perf_counter() - started) * 1000 - result.timings_ms.get("fusion", 0.0)  # fusion apart
+            result.timings_ms["intent"] = round(per_text * len(slot) + decided_ms, 3)
             if chosen is None:
                 continue
             label, confidence, top = chosen
@@ -375,7 +376,9 @@ class Triager:
         fusion = self.fusion
         if fusion is not None:
             try:
+                started = time.perf_counter()
                 probs = fusion.predict([inputs])[0]
+                result.timings_ms["fusion"] = round((time.perf_counter() - started) * 1000, 3)
                 result.model_version = f"{self.model_version};{fusion.version}"
                 top = top_k(probs, fusion.labels)
                 return top[0][0], top[0][1], top
