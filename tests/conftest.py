@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REDIS_HOST = os.environ.get("TICKETFUSION_TEST_REDIS_HOST", "127.0.0.1")
 PG_ADMIN_URL = os.environ.get(
@@ -28,6 +29,13 @@ def _redis_answers(url: str) -> bool:
     except redis.RedisError:
         return False
 
+
+# CI runs hypothesis on a fixed seed so a run on main is reproducible; locally it explores freely
+# (a failure found locally prints its seed and example). Known open: a 19-digit card glued between
+# other digits can leak a 5-digit run in rare layouts (see the closing note of issue 13).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:

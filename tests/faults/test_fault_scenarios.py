@@ -188,6 +188,7 @@ def test_poison_message_is_dead_lettered_not_redelivered_forever(worker_env: dic
             assert entry["stage"] == "poison"
             enqueue_many([after], celery_app=worker["app"])
             crm = CrmStore(database)
+            crm.migrate()  # the worker creates the tables on its first CRM write, which may not have come yet
             assert _wait_count(crm, "C-poison", 1, 120) == 1
             assert crm.count_tickets("C-poison") == 1  # the poison ticket is dead-lettered, not recorded
             crm.dispose()
