@@ -9,9 +9,10 @@ from typing import Any
 
 import redis
 
+from worker.crm.enrichment import Enricher
 from worker.crm.statuses import Status, StatusStore
 from worker.crm.store import CrmStore
-from worker.settings import get_settings
+from worker.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -28,6 +29,12 @@ def get_store() -> CrmStore:
             store.migrate()  # kept only once it succeeds, so a later retry migrates again
             _store = store
         return _store
+
+
+def enricher_for(store: CrmStore, settings: Settings | None = None) -> Enricher:
+    """Profiles over ``store`` with the settings' repeat window and escalation line (the CRM reads no settings)."""
+    settings = settings or get_settings()
+    return Enricher(store, repeat_days=settings.repeat_contact_days, very_negative_at=settings.escalate_sentiment)
 
 
 def redis_client() -> redis.Redis:

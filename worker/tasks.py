@@ -35,7 +35,6 @@ from worker.app import (
 )
 from worker.contract import CustomerContext, ErrorEntry, Ticket, TriageResult, is_id
 from worker.crm.deliveries import DeliveryStore
-from worker.crm.enrichment import Enricher
 from worker.crm.links import LinkStore
 from worker.crm.store import TicketMismatch
 from worker.failures import dead_letter, dead_letters, delivery_count, error_entry
@@ -46,7 +45,7 @@ from worker.pii.identities import Identity, identities_in
 from worker.pii.redaction import RedactingFilter, redact_result, redact_text, redact_ticket
 from worker.redelivery import Watchdog, claim, delivery_tag
 from worker.settings import get_settings
-from worker.state import get_store, mark, redis_client, reset_after_fork
+from worker.state import enricher_for, get_store, mark, redis_client, reset_after_fork
 
 log = logging.getLogger(__name__)
 CRM_RETRIES = get_settings().crm_retries  # read when the worker imports its tasks
@@ -277,22 +276,16 @@ def _link_and_enrich(ticket: Ticket, identities: list[Any]) -> None:
         log.warning("could not enqueue the enrichment of %s", ticket.customer_id, exc_info=True)
 
 
-def _enricher() -> Enricher:
-    settings = get_settings()
-    return Enricher(get_store(), repeat_days=settings.repeat_contact_days,
-                    very_negative_at=settings.escalate_sentiment)
-
-
 @app.task(name=ENRICH_TASK, autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, max_retries=10)
 def enrich_customer(customer_id: str) -> dict[str, Any]:
     """Refresh one customer's profile (and their linked group's); idempotent, so redelivery is harmless."""
-    return {"customer_id": customer_id, "changed": _enricher().enrich(customer_id)}
+    return {"customer_id": customer_id, "changed": enricher_for(get_store()).enrich(customer_id)}
 
 
 @app.task(name=ENRICH_DUE_TASK, autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, max_retries=3)
 def enrich_due() -> dict[str, int]:
     """Beat's periodic run: every customer whose profile is behind their history or the clock."""
-    return _enricher().enrich_due(limit=get_settings().enrich_batch)
+    return enricher_for(get_store()).enrich_due(limit=get_settings().enrich_batch)
 
 
 def _resolved(ticket_id: str) -> None:

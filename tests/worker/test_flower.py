@@ -16,7 +16,7 @@ import redis
 from celery.result import AsyncResult
 
 from producers.enqueue import enqueue_ticket
-from worker.cli.processes import free_port, stop_process
+from worker.cli.processes import WorkerDidNotStart, free_port, stop_process, wait_until_serving
 
 REDIS_DB = 15  # apart from the session worker's database, so no other worker takes these tickets
 AUTH = ("ops", "flower-test-password")
@@ -50,18 +50,11 @@ def flower(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Ite
              f"--basic-auth={AUTH[0]}:{AUTH[1]}", "--enable_events=False"],
             env=os.environ | env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"flower exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/healthcheck", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
+    try:
+        wait_until_serving(process, url, timeout=30, path="/healthcheck", name="flower")
+    except WorkerDidNotStart as exc:
         stop_process(process, grace=5)
-        pytest.fail(f"flower did not answer within 30 s:\n{log_path.read_text()[-3000:]}")
+        pytest.fail(f"{exc}:\n{log_path.read_text()[-3000:]}")
     try:
         yield url
     finally:

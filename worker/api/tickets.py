@@ -27,6 +27,7 @@ from worker.api.schemas import (
 from worker.contract import ID_PATTERN, ErrorEntry, is_id
 from worker.crm.enrichment import Enricher, UnknownTicket
 from worker.pii.redaction import redact_text
+from worker.state import enricher_for
 
 router = APIRouter(prefix="/v1")
 TICKET_ID = Path(pattern=ID_PATTERN, max_length=128, description="The ticket's id, as posted.")
@@ -205,8 +206,7 @@ def get_history(request: Request, customer_id: str = Path(pattern=ID_PATTERN, ma
 
 
 def _enricher(context: ApiContext) -> Enricher:
-    settings = context.settings
-    return Enricher(context.crm, repeat_days=settings.repeat_contact_days, very_negative_at=settings.escalate_sentiment)
+    return enricher_for(context.crm, context.settings)
 
 
 @router.post("/tickets/{ticket_id:path}/resolution", response_model=Resolution, summary="Record a ticket's resolution",

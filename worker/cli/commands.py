@@ -110,16 +110,15 @@ def cmd_triage(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     from worker.cli.profiles import print_json, profile_table
     from worker.cli.render import history_table
-    from worker.crm.enrichment import Enricher
     from worker.crm.store import CrmStore
+    from worker.state import enricher_for
 
     store = CrmStore(settings.database_url)
     store.migrate()
     history = store.history(args.customer_id, limit=args.limit)
     profile = None
     if history["tickets"]:
-        enricher = Enricher(store, repeat_days=settings.repeat_contact_days,
-                            very_negative_at=settings.escalate_sentiment)
+        enricher = enricher_for(store, settings)
         enricher.enrich(args.customer_id)  # a no-op when the background enrichment is up to date
         profile = enricher.profile(args.customer_id)
     store.dispose()

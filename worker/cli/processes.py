@@ -73,18 +73,19 @@ def start_api(*, env: Mapping[str, str], log: IO[bytes], port: int, host: str = 
     )
 
 
-def wait_until_serving(process: subprocess.Popen[bytes], url: str, *, timeout: float = 60.0) -> None:
-    """Block until ``url``/healthz answers 200; raise :class:`WorkerDidNotStart` otherwise."""
+def wait_until_serving(process: subprocess.Popen[bytes], url: str, *, timeout: float = 60.0,
+                       path: str = "/healthz", name: str = "the API") -> None:
+    """Block until ``url`` + ``path`` answers 200; raise :class:`WorkerDidNotStart` otherwise."""
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise WorkerDidNotStart(f"the API exited with status {process.returncode}")
+            raise WorkerDidNotStart(f"{name} exited with status {process.returncode}")
         try:
-            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=1.0).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise WorkerDidNotStart(f"the API did not answer {url}/healthz within {timeout:.0f} s")
+    raise WorkerDidNotStart(f"{name} did not answer {url}{path} within {timeout:.0f} s")

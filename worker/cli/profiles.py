@@ -17,12 +17,12 @@ __all__ = ["cmd_beat", "cmd_enrich", "cmd_link", "cmd_resolve", "cmd_unlink", "p
 
 
 def _enricher(settings: Settings) -> Any:
-    from worker.crm.enrichment import Enricher
     from worker.crm.store import CrmStore
+    from worker.state import enricher_for
 
     store = CrmStore(settings.database_url)
     store.migrate()
-    return Enricher(store, repeat_days=settings.repeat_contact_days, very_negative_at=settings.escalate_sentiment)
+    return enricher_for(store, settings)
 
 
 def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
@@ -44,16 +44,10 @@ def cmd_enrich(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps({"customers": 1, "changed": len(changed)}))
         return 0
     targets = enricher.all_customers() if args.all else enricher.due(limit=args.limit)
-    changed, done = 0, set()
     columns = (TextColumn("enriching"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), disable=args.no_progress) as bar:
         task = bar.add_task("enrich", total=len(targets))
-        for customer_id in targets:
-            if customer_id not in done:
-                updated = enricher.enrich(customer_id)
-                changed += len(updated)
-                done.update(updated or [customer_id])
-            bar.advance(task)
+        changed = enricher.enrich_many(targets, progress=lambda: bar.advance(task))
     print(json.dumps({"customers": len(targets), "changed": changed}))
     return 0
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -95,7 +95,10 @@ class Enricher:
 
     def enrich(self, customer_id: str, *, now: datetime | None = None) -> list[str]:
         """Recompute the profiles of ``customer_id``'s linked group; the ids whose profile changed."""
-        now = now or datetime.now(timezone.utc)
+        return self._enrich(customer_id, now=now or datetime.now(timezone.utc))[1]
+
+    def _enrich(self, customer_id: str, *, now: datetime) -> tuple[list[str], list[str]]:
+        """(the linked group, the ids of it whose profile changed)."""
         with self.store._write() as connection:
             if connection.scalar(select(Customer.customer_id).where(Customer.customer_id == customer_id)) is None:
                 raise UnknownCustomer(f"no customer {customer_id!r} in the CRM")
@@ -139,23 +142,28 @@ class Enricher:
                 stmt = self.store._insert(CustomerProfile).values(customer_id=member, **values)
                 connection.execute(stmt.on_conflict_do_update(index_elements=["customer_id"], set_=values))
                 changed.append(member)
-        return changed
+        return group, changed
 
-    def enrich_due(self, *, now: datetime | None = None, limit: int = 1000,
-                   progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
-        """Enrich every customer that is due (at most ``limit``): counts of customers seen and changed."""
+    def enrich_due(self, *, now: datetime | None = None, limit: int = 1000) -> dict[str, int]:
+        """Enrich every customer that is due (at most ``limit``): counts of customers due and changed."""
         now = now or datetime.now(timezone.utc)
         due = self.due(now=now, limit=limit)
+        return {"due": len(due), "changed": self.enrich_many(due, now=now)}
+
+    def enrich_many(self, customer_ids: Sequence[str], *, now: datetime | None = None,
+                    progress: Callable[[], None] | None = None) -> int:
+        """Enrich each customer once (a linked group once for all its ids); how many profiles changed."""
+        now = now or datetime.now(timezone.utc)
         done: set[str] = set()
         changed = 0
-        for index, customer_id in enumerate(due, 1):
+        for customer_id in customer_ids:
             if customer_id not in done:
-                changed += len(self.enrich(customer_id, now=now))
-                with self.store.engine.connect() as connection:
-                    done.update(self.links.group(connection, customer_id))
+                group, updated = self._enrich(customer_id, now=now)
+                done.update(group)
+                changed += len(updated)
             if progress is not None:
-                progress(index, len(due))
-        return {"due": len(due), "changed": changed}
+                progress()
+        return changed
 
     def all_customers(self) -> list[str]:
         with self.store.engine.connect() as connection:

@@ -133,7 +133,7 @@ def build_profile(
         "last_contact": _iso(history[-1].created_at) if history else None,
         "first_contact": _iso(history[0].created_at) if history else None,
         "escalations_30d": len(escalations),
-        "resolved_tickets": sorted(t for t in resolved if any(f.ticket_id == t for f in history)),
+        "resolved_tickets": sorted(resolved.keys() & {f.ticket_id for f in history}),
         "linked_customers": list(linked),
     }
     profile["risk"] = escalation_risk(profile, very_negative_at=very_negative_at)
