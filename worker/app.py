@@ -14,7 +14,8 @@ from kombu import Exchange, Queue
 
 from worker.settings import Settings, get_settings
 
-TRIAGE_TASK = "ticketfusion.triage"
+TRIAGE_TASK = "ticketfusion.triage"  # one ticket at a time: media, and messages sent before batching
+TRIAGE_TEXT_TASK = "ticketfusion.triage_text"  # text tickets, micro-batched (worker.batching)
 CRM_TASK = "ticketfusion.crm_update"
 FAILED_TASK = "ticketfusion.triage_failed"
 WEBHOOK_TASK = "ticketfusion.webhook_deliver"
@@ -39,7 +40,9 @@ def configure(app: Celery, settings: Settings) -> None:
         result_accept_content=["json"],
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
+        # Text tickets are micro-batched: the buffer fills only with that many messages in hand,
+        # and twice a batch lets the next one gather while the first runs.
+        worker_prefetch_multiplier=2 * settings.batch_max,
         task_time_limit=settings.task_time_limit_s,
         task_soft_time_limit=max(1, settings.task_time_limit_s - 10),
         broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
@@ -51,7 +54,7 @@ def configure(app: Celery, settings: Settings) -> None:
         task_default_exchange=QUEUE_TEXT,
         task_default_routing_key=QUEUE_TEXT,
         task_default_queue=QUEUE_TEXT,
-        task_routes={TRIAGE_TASK: {"queue": QUEUE_TEXT}, CRM_TASK: {"queue": QUEUE_CRM},
+        task_routes={TRIAGE_TASK: {"queue": QUEUE_TEXT}, TRIAGE_TEXT_TASK: {"queue": QUEUE_TEXT}, CRM_TASK: {"queue": QUEUE_CRM},
                      FAILED_TASK: {"queue": QUEUE_CRM}, WEBHOOK_TASK: {"queue": QUEUE_WEBHOOKS},
                      ENRICH_TASK: {"queue": QUEUE_CRM}, ENRICH_DUE_TASK: {"queue": QUEUE_CRM}},
         # `ticketfusion beat`: the periodic enrichment catches what on-update tasks missed (a
@@ -89,7 +92,9 @@ def triage_chain(ticket: dict[str, Any], *, celery_app: Celery | None = None) ->
     error callback dead-letters the ticket with the cause (worker.failures)."""
     the_app = celery_app or app
     triage_id, crm_id = chain_ids(str(ticket.get("ticket_id") or "unknown"))
-    triage = the_app.signature(TRIAGE_TASK, args=(ticket,), queue=queue_for(ticket), task_id=triage_id)
+    queue = queue_for(ticket)
+    name = TRIAGE_TEXT_TASK if queue == QUEUE_TEXT else TRIAGE_TASK
+    triage = the_app.signature(name, args=(ticket,), queue=queue, task_id=triage_id)
     triage.on_error(the_app.signature(FAILED_TASK, queue=QUEUE_CRM))
     update = the_app.signature(CRM_TASK, queue=QUEUE_CRM, task_id=crm_id)
     return chain(triage, update)

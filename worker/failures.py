@@ -76,6 +76,13 @@ def delivery_count(task_id: str | None) -> int:
         return 0
 
 
+def deliveries_before(task_ids: list[str]) -> list[int]:
+    """How many times each message ran before (0: never), read without counting a delivery;
+    raises RedisError, so that a caller can choose the safe side."""
+    values = redis_client().mget([DELIVERIES + task_id for task_id in task_ids]) if task_ids else []
+    return [int(value or 0) for value in values]
+
+
 def error_entry(stage: str, reason: str) -> dict[str, Any]:
     code = {"time_limit": "time_limit_exceeded", "poison": "poison_message"}.get(stage, f"{stage}_failed")
     return ErrorEntry(where=stage, code=code, message=reason[:500]).model_dump()

@@ -60,3 +60,11 @@ def mark(ticket_id: str, status: Status, errors: list[dict[str, Any]] | None = N
         StatusStore(get_store()).mark(ticket_id, status, errors=errors or [])
     except Exception:  # noqa: BLE001 - the CRM write (retried) is what must not be lost
         log.warning("could not mark ticket %s %s", ticket_id, status, exc_info=True)
+
+
+def mark_many(ticket_ids: list[str], status: Status) -> None:
+    """:func:`mark` for a batch, in one write."""
+    try:
+        StatusStore(get_store()).mark_many([t for t in ticket_ids if t], status)
+    except Exception:  # noqa: BLE001 - the CRM write (retried) is what must not be lost
+        log.warning("could not mark %d tickets %s", len(ticket_ids), status, exc_info=True)

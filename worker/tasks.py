@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import asdict
 from typing import Any
 
 import redis
@@ -30,14 +31,16 @@ from worker.app import (
     QUEUE_CRM,
     QUEUE_WEBHOOKS,
     TRIAGE_TASK,
+    TRIAGE_TEXT_TASK,
     WEBHOOK_TASK,
     app,
 )
+from worker.batching import MicroBatches, send_next
 from worker.contract import CustomerContext, ErrorEntry, Ticket, TriageResult, is_id
 from worker.crm.deliveries import DeliveryStore
 from worker.crm.links import LinkStore
 from worker.crm.store import TicketMismatch
-from worker.failures import dead_letter, dead_letters, delivery_count, error_entry
+from worker.failures import dead_letter, dead_letters, deliveries_before, delivery_count, error_entry
 from worker.observability import exporter, json_logs, metrics
 from worker.orchestrator.triager import Triager, parse_ticket
 from worker.outbound import Subscription, attempt, load_subscriptions, open_deliveries
@@ -45,7 +48,7 @@ from worker.pii.identities import Identity, identities_in
 from worker.pii.redaction import RedactingFilter, redact_result, redact_text, redact_ticket
 from worker.redelivery import Watchdog, claim, delivery_tag
 from worker.settings import get_settings
-from worker.state import enricher_for, get_store, mark, redis_client, reset_after_fork
+from worker.state import enricher_for, get_store, mark, mark_many, redis_client, reset_after_fork
 
 log = logging.getLogger(__name__)
 CRM_RETRIES = get_settings().crm_retries  # read when the worker imports its tasks
@@ -155,29 +158,93 @@ def triage(self: Any, ticket: dict[str, Any]) -> dict[str, Any]:
     soft time limit included), a message delivered more than ``max_deliveries`` times (it killed
     the pool process each time).
     """
-    settings = get_settings()
-    parsed = parse_ticket(ticket, limits=settings.limits())
-    deliveries = delivery_count(self.request.id)
-    if deliveries > settings.max_deliveries:
-        reason = (f"delivered {deliveries} times: it stopped its worker process each time (killed, or out of "
-                  "memory) before it could answer")
-        return _dead(parsed.ticket_id, "poison", reason, parsed.ticket or ticket)
-    if parsed.ticket is None:
-        reason = "; ".join(f"{e.where}: {e.message}" for e in parsed.errors)[:500]
-        return _dead(parsed.ticket_id, "validation", reason, ticket, errors=parsed.errors)
+    parsed = parse_ticket(ticket, limits=get_settings().limits())
+    ended = _refused(parsed, ticket, delivery_count(self.request.id))
+    if ended is not None:
+        return ended
+    assert parsed.ticket is not None
     mark(parsed.ticket_id, "processing")
     try:
         result = get_triager().triage(parsed.ticket)
     except Exception as exc:  # noqa: BLE001 - dead-lettered with why, instead of vanishing
         log.exception("triage of %s failed", parsed.ticket_id)
         return _dead(parsed.ticket_id, "triage", f"{type(exc).__name__}: {redact_text(str(exc))[:300]}", parsed.ticket)
-    metrics.observe_triage(result.timings_ms, result.model_version or "", queue=metrics.current_queue())
+    return _answer(parsed.ticket, result, metrics.current_queue())
+
+
+@app.task(name=TRIAGE_TEXT_TASK, base=MicroBatches, ignore_result=True,
+          flush_every=get_settings().batch_max, flush_interval=get_settings().batch_wait_ms / 1000)
+def triage_text(requests: list[Any]) -> None:
+    """Triage the text tickets that arrived together in one pass of the models, each then on to
+    its own ``crm_update``; the same answers, dead letters and poison rule as :func:`triage`."""
+    settings = get_settings()
+    answers: dict[int, dict[str, Any]] = {}
+    ready: list[tuple[int, Ticket]] = []
+    for index, request in enumerate(requests):
+        raw = request.args[0] if request.args else None
+        parsed = parse_ticket(raw, limits=settings.limits())
+        ended = _refused(parsed, raw, delivery_count(request.id), queue=_queue(request))
+        if ended is not None:
+            answers[index] = ended
+        else:
+            assert parsed.ticket is not None
+            ready.append((index, parsed.ticket))
+    metrics.observe_batch(len(requests), queue=_queue(requests[0]) if requests else "unknown")
+    mark_many([ticket.ticket_id for _, ticket in ready], "processing")
+    for (index, ticket), result in zip(ready, _triage_all([ticket for _, ticket in ready])):
+        queue = _queue(requests[index])
+        answers[index] = (_answer(ticket, result, queue) if isinstance(result, TriageResult)
+                          else _dead(ticket.ticket_id, "triage", result, ticket, queue=queue))
+    for index, request in enumerate(requests):
+        send_next(request, answers[index], app=app)
+
+
+triage_text.seen_before = deliveries_before  # a message that ran before runs alone
+
+
+def _triage_all(tickets: list[Ticket]) -> list[TriageResult | str]:
+    """Results in order; should the batch fail, each ticket alone, so one costs only itself."""
+    try:
+        return list(get_triager().triage_batch(tickets))
+    except Exception:  # noqa: BLE001 - retried one by one below
+        log.exception("a batch of %d tickets failed; triaging them one by one", len(tickets))
+    outcomes: list[TriageResult | str] = []
+    for ticket in tickets:
+        try:
+            outcomes.append(get_triager().triage(ticket))
+        except Exception as exc:  # noqa: BLE001 - dead-lettered with why
+            log.exception("triage of %s failed", ticket.ticket_id)
+            outcomes.append(f"{type(exc).__name__}: {redact_text(str(exc))[:300]}")
+    return outcomes
+
+
+def _queue(request: Any) -> str:
+    info = getattr(request, "delivery_info", None) or {}
+    return str(info.get("routing_key") or "unknown")
+
+
+def _refused(parsed: Any, raw: Any, deliveries: int, *, queue: str | None = None) -> dict[str, Any] | None:
+    """The dead-letter answer for a message delivered too often or breaking the contract, else None."""
+    settings = get_settings()
+    if deliveries > settings.max_deliveries:
+        reason = (f"delivered {deliveries} times: it stopped its worker process each time (killed, or out of "
+                  "memory) before it could answer")
+        return _dead(parsed.ticket_id, "poison", reason, parsed.ticket or raw, queue=queue)
+    if parsed.ticket is None:
+        reason = "; ".join(f"{e.where}: {e.message}" for e in parsed.errors)[:500]
+        return _dead(parsed.ticket_id, "validation", reason, raw, errors=parsed.errors, queue=queue)
+    return None
+
+
+def _answer(ticket: Ticket, result: TriageResult, queue: str) -> dict[str, Any]:
+    """What crm_update receives: the redacted ticket and result, the queue, the hashed identities."""
+    metrics.observe_triage(result.timings_ms, result.model_version or "", queue=queue)
     return {
-        "ticket": redact_ticket(parsed.ticket, limits=settings.limits()).model_dump(mode="json"),
+        "ticket": redact_ticket(ticket, limits=get_settings().limits()).model_dump(mode="json"),
         "result": redact_result(result).model_dump(mode="json"),
-        "queue": metrics.current_queue(),  # the ticket's queue, for crm_update's count
+        "queue": queue,  # the ticket's queue, for crm_update's count
         # Addresses and numbers the ticket shows, as keyed hashes only: they link customer ids.
-        "identities": [[i.kind, i.digest] for i in _identities(parsed.ticket)],
+        "identities": [[i.kind, i.digest] for i in _identities(ticket)],
     }
 
 
@@ -192,13 +259,14 @@ def _identities(ticket: Ticket) -> list[Identity]:
         return []
 
 
-def _dead(ticket_id: str, stage: str, reason: str, ticket: Any, *, errors: list[ErrorEntry] | None = None) -> dict[str, Any]:
+def _dead(ticket_id: str, stage: str, reason: str, ticket: Any, *, errors: list[ErrorEntry] | None = None,
+          queue: str | None = None) -> dict[str, Any]:
     """Dead-letter the ticket; the answer tells crm_update to record the failure, not a triage.
     ``errors`` name each problem (a contract breach has one per field); by default, the reason."""
     dead_letter(ticket_id=ticket_id, stage=stage, reason=reason, ticket=ticket)
     named = errors or [ErrorEntry.model_validate(error_entry(stage, reason))]
     result = TriageResult(ticket_id=ticket_id or "unknown", errors=named)
-    return {"ticket": None, "dead_letter": stage, "queue": metrics.current_queue(),
+    return {"ticket": None, "dead_letter": stage, "queue": queue or metrics.current_queue(),
             "result": redact_result(result).model_dump(mode="json")}
 
 
@@ -276,10 +344,19 @@ def _link_and_enrich(ticket: Ticket, identities: list[Any]) -> None:
         log.warning("could not enqueue the enrichment of %s", ticket.customer_id, exc_info=True)
 
 
-@app.task(name=ENRICH_TASK, autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, max_retries=10)
-def enrich_customer(customer_id: str) -> dict[str, Any]:
-    """Refresh one customer's profile (and their linked group's); idempotent, so redelivery is harmless."""
-    return {"customer_id": customer_id, "changed": enricher_for(get_store()).enrich(customer_id)}
+@app.task(name=ENRICH_TASK, base=MicroBatches, ignore_result=True,
+          flush_every=get_settings().batch_max, flush_interval=get_settings().batch_wait_ms / 1000)
+def enrich_customer(requests: list[Any]) -> dict[str, Any]:
+    """Refresh the profiles of the customers whose tickets were just recorded, each once however many
+    of their tickets came together; idempotent, so redelivery is harmless. Should the database be
+    down, beat's periodic run (``enrich_due``) catches these customers up later."""
+    customers = [str(r.args[0]) for r in requests if r.args and isinstance(r.args[0], str)]
+    try:
+        changed = enricher_for(get_store()).enrich_many(list(dict.fromkeys(customers)))
+    except (OperationalError, InterfaceError):
+        log.warning("could not enrich %d customers now; the periodic run will", len(customers), exc_info=True)
+        changed = 0
+    return {"customers": len(set(customers)), "changed": changed}
 
 
 @app.task(name=ENRICH_DUE_TASK, autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, max_retries=3)
@@ -317,16 +394,7 @@ def webhook_deliver(self: Any, delivery_id: str) -> dict[str, Any]:
 
 def _summary(result: TriageResult) -> dict[str, Any]:
     """What ``crm_update`` answers: the result's flat values, not its text."""
-    flat = result.summary()
-    return {
-        "ticket_id": flat.ticket_id,
-        "customer_id": flat.customer_id,
-        "recorded": False,
-        "intent": flat.intent,
-        "confidence": flat.confidence,
-        "out_of_scope": flat.out_of_scope,
-        "priority": flat.priority,
-        "action": flat.action,
-        "entities": list(flat.entities),
-        "errors": list(flat.errors),
-    }
+    flat = asdict(result.summary())
+    keep = ("ticket_id", "customer_id", "intent", "confidence", "out_of_scope", "priority", "action")
+    return {key: flat[key] for key in keep} | {"recorded": False, "entities": list(flat["entities"]),
+                                               "errors": list(flat["errors"])}

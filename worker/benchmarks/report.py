@@ -67,7 +67,7 @@ def _encoder_tables(enc: dict[str, Any], plot_path: Path | None, out: Path) -> l
         lines += ["", "Share of token positions that are padding (random texts, each batch padded to its longest): "
                   + ", ".join(f"batch {b}: {enc['padding_share'][str(b)]:.0%}" for b in ENCODER_BATCHES)
                   + ". Batching buys fewer calls but pays for the padding; the in-process `ticketfusion triage` "
-                  "sorts texts by length first (`runtime.length_batches`), the Celery task sees one ticket at a time."]
+                  "sorts texts by length first (`runtime.length_batches`), so does the worker for each micro-batch of text tickets (see Throughput below)."]
     if plot_path is not None:
         lines += ["", f"![sentences/s by batch size]({os.path.relpath(plot_path, out.parent)})"]
     return lines

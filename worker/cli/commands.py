@@ -37,6 +37,9 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     use_json_logs()  # before Celery starts, so that its first lines are JSON too
     quiet = ["--quiet"] if settings.log_format == "json" else []  # no banner: every line is JSON
+    # Only the text queue is batched; a media-only worker takes one message per process at a time,
+    # leaving the rest to its peers.
+    prefetch = [] if "text" in args.queues.split(",") else ["--prefetch-multiplier", "1"]
     app.worker_main(
         [
             *quiet,
@@ -45,6 +48,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             args.queues,
             "--concurrency",
             str(concurrency),
+            *prefetch,
             "--loglevel",
             args.loglevel or settings.log_level,
             "--hostname",

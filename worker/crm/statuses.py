@@ -69,6 +69,19 @@ class StatusStore:
         with self.store._write() as connection:
             connection.execute(stmt.on_conflict_do_update(index_elements=["ticket_id"], set_=changes, where=where))
 
+    def mark_many(self, ticket_ids: Sequence[str], status: Status, *, source: str = "worker") -> None:
+        """:meth:`mark` for a batch, in one transaction (a micro-batch's ``processing``)."""
+        if not ticket_ids:
+            return
+        now = datetime.now(timezone.utc)
+        rows = [{"ticket_id": ticket_id, "status": status, "task_id": None, "source": source, "errors": [],
+                 "accepted_at": now, "updated_at": now} for ticket_id in dict.fromkeys(ticket_ids)]
+        stmt = self.store._insert(TicketStatus).values(rows)
+        changes = {"status": stmt.excluded.status, "updated_at": stmt.excluded.updated_at, "errors": []}
+        where = TicketStatus.status.not_in(FINAL) if status == "processing" else None
+        with self.store._write() as connection:
+            connection.execute(stmt.on_conflict_do_update(index_elements=["ticket_id"], set_=changes, where=where))
+
     def get(self, ticket_id: str) -> dict[str, Any] | None:
         with self.store.engine.connect() as connection:
             row = connection.execute(select(TicketStatus).where(TicketStatus.ticket_id == ticket_id)).first()

@@ -64,6 +64,8 @@ TRIAGE_SECONDS = Histogram("ticketfusion_triage_seconds", "Time to triage one ti
                            ["queue"], buckets=_SECONDS_BUCKETS)
 DEAD_LETTERS = Counter("ticketfusion_dead_letters", "Tickets put in the dead-letter store, by the stage that failed",
                        ["stage"])
+BATCH_SIZE = Histogram("ticketfusion_batch_size", "Tickets a pool process triaged together (micro-batching)",
+                       ["queue"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 MODEL_INFO = Gauge("ticketfusion_model_info", "The models a live pool process triages with (value 1)",
                    ["model", "version"], multiprocess_mode="livemax")
 
@@ -113,6 +115,11 @@ def observe_triage(timings_ms: Mapping[str, float], model_version: str, *, queue
         name, _, version = part.partition(":")
         model = name if version else part.split("-", 1)[0]
         MODEL_INFO.labels(model, version or part).set(1)
+
+
+def observe_batch(size: int, *, queue: str) -> None:
+    """One micro-batch of ``size`` tickets (worker.batching): how well arrivals are grouped."""
+    BATCH_SIZE.labels(queue=queue if queue in ALL_QUEUES else "unknown").observe(size)
 
 
 @contextmanager

@@ -11,24 +11,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from worker.errors import UnknownDevice
+from worker.runtime.gpu_install import CPU, CUDA, cuda_fallback, install_problem, warn_once
 
 if TYPE_CHECKING:
     import onnxruntime as ort
 
 log = logging.getLogger(__name__)
 
-CUDA = "CUDAExecutionProvider"
-CPU = "CPUExecutionProvider"
-
 
 def choose_providers(device: str = "auto") -> list[str]:
-    """Execution providers to ask for: CUDA first when ONNX Runtime offers it (auto/cuda), else CPU."""
+    """Execution providers to ask for: CUDA first when ONNX Runtime offers it (auto/cuda), else CPU.
+
+    Warns once per process when the install itself stands in the GPU's way (both onnxruntime and
+    onnxruntime-gpu installed, or onnxruntime-gpu without CUDA): :mod:`worker.runtime.gpu_install`."""
     import onnxruntime as ort
 
     device = (device or "auto").lower()
     if device not in ("auto", "cuda", "cpu"):
         raise UnknownDevice(device)
     available = ort.get_available_providers()
+    warn_once("install", install_problem(available))
     if device in ("auto", "cuda") and CUDA in available:
         return [CUDA, CPU]
     if device == "cuda":
@@ -55,7 +57,9 @@ def make_session(path: Path, *, device: str = "auto", threads: int = 0) -> Sessi
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), sess_options=options, providers=choose_providers(device))
+    providers = choose_providers(device)
+    session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     provider = session.get_providers()[0]
     log.info("%s runs on %s", Path(path).name, provider)
+    warn_once("cuda_fallback", cuda_fallback(providers, provider, Path(path).name))
     return Session(session=session, provider=provider, path=Path(path))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worker.benchmarks.gpu_pack import log
+from worker.benchmarks.gpu.pack import log
 
 ORT_CUDA_NOTE = (
     "onnxruntime-gpu cannot travel to the GPU machine: the onnxruntime-gpu 1.30.0 wheel for "

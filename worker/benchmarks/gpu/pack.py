@@ -3,7 +3,7 @@
 ``pack`` writes ``var/gpu_check`` (the base's frozen word embeddings as fp16, byte-shuffled and
 xz-compressed, its config and tokenizer, Banking77 sentences) and ``var/gpu_check_encoder`` (the
 rest of the base); :func:`unpack_base` rebuilds the base from them, checking every hash. See
-:mod:`worker.benchmarks.gpu_check`.
+:mod:`worker.benchmarks.gpu.check`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 from worker.errors import TicketfusionError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 EMBEDDINGS_BLOB = "word_embeddings.fp16.xz"
 ENCODER_BLOB = "encoder_rest.fp16.xz"
 PACK_REL = "var/gpu_check"
@@ -174,7 +174,7 @@ def unpack_base(pack_dir: Path, encoder_dir: Path, dest: Path) -> tuple[Path, bo
                  *(pack_dir / n for n in BASE_FILES)]:
         if not path.is_file():
             raise MissingPiece(
-                f"{path} is missing: make the pack here with `python -m worker.benchmarks.gpu_check pack` "
+                f"{path} is missing: make the pack here with `python -m worker.benchmarks.gpu.check pack` "
                 f"and name `{PACK_REL}` in the device call's carry list"
             )
     manifest = json.loads((pack_dir / PACK_MANIFEST).read_text())

@@ -27,11 +27,11 @@ says that CUDA was absent. It writes ``gpu_check.json`` and ``gpu_check.md`` to 
 on the GPU machine). It imports neither celery nor pydantic-settings: the GPU machine has torch,
 transformers, tokenizers, onnx, onnxruntime, safetensors and numpy only.
 
-Here:   python -m worker.benchmarks.gpu_check pack
-There:  PYTHONUNBUFFERED=1 python3 -m worker.benchmarks.gpu_check run --out "$OUT"
+Here:   python -m worker.benchmarks.gpu.check pack
+There:  PYTHONUNBUFFERED=1 python3 -m worker.benchmarks.gpu.check run --out "$OUT"
 
-This module is the command line, ``run`` and its report; ``gpu_pack`` makes and unpacks the pack,
-``gpu_parity`` holds the engines, the parity and the throughput measures.
+This module is the command line, ``run`` and its report; ``pack`` makes and unpacks the pack,
+``parity`` holds the engines, the parity and the throughput measures.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ import sys
 import time
 from pathlib import Path
 
-from worker.benchmarks.gpu_pack import (
+from worker.benchmarks.gpu.pack import (
     DEFAULT_ENCODER_PACK,
     DEFAULT_PACK,
     ENCODER_BLOB,
@@ -56,7 +56,7 @@ from worker.benchmarks.gpu_pack import (
     sha256,
     unpack_base,
 )
-from worker.benchmarks.gpu_parity import (
+from worker.benchmarks.gpu.parity import (
     OrtEngine,
     TorchEngine,
     engine_outputs,
@@ -265,7 +265,7 @@ def markdown(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m worker.benchmarks.gpu_check", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m worker.benchmarks.gpu.check", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("pack", help="here: write var/gpu_check (+ var/gpu_check_encoder) for the GPU machine")
     p.add_argument("--out", type=Path, default=DEFAULT_PACK)
