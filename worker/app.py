@@ -42,7 +42,8 @@ def configure(app: Celery, settings: Settings) -> None:
         task_reject_on_worker_lost=True,
         # Text tickets are micro-batched: the buffer fills only with that many messages in hand,
         # and twice a batch lets the next one gather while the first runs.
-        worker_prefetch_multiplier=2 * settings.batch_max,
+        worker_prefetch_multiplier=2 * settings.batch_max if settings.batch_max > 1 else 1,
+        ticketfusion_batch_text=settings.batch_max > 1,  # producers send text to the batched task
         task_time_limit=settings.task_time_limit_s,
         task_soft_time_limit=max(1, settings.task_time_limit_s - 10),
         broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
@@ -93,7 +94,8 @@ def triage_chain(ticket: dict[str, Any], *, celery_app: Celery | None = None) ->
     the_app = celery_app or app
     triage_id, crm_id = chain_ids(str(ticket.get("ticket_id") or "unknown"))
     queue = queue_for(ticket)
-    name = TRIAGE_TEXT_TASK if queue == QUEUE_TEXT else TRIAGE_TASK
+    batched = queue == QUEUE_TEXT and the_app.conf.get("ticketfusion_batch_text")
+    name = TRIAGE_TEXT_TASK if batched else TRIAGE_TASK
     triage = the_app.signature(name, args=(ticket,), queue=queue, task_id=triage_id)
     triage.on_error(the_app.signature(FAILED_TASK, queue=QUEUE_CRM))
     update = the_app.signature(CRM_TASK, queue=QUEUE_CRM, task_id=crm_id)

@@ -28,6 +28,8 @@ from celery_batches import Batches, SimpleRequest
 from celery_batches.trace import apply_batches_task
 
 log = logging.getLogger(__name__)
+#: kombu's publish retries for the hand-off to the chain's next task: about 90 s in all.
+HANDOFF_RETRY = {"max_retries": 20, "interval_start": 0.25, "interval_step": 0.5, "interval_max": 5.0}
 
 
 def send_next(request: SimpleRequest, value: Any, *, app: Any) -> None:
@@ -37,7 +39,9 @@ def send_next(request: SimpleRequest, value: Any, *, app: Any) -> None:
         return
     following = signature(chain.pop(), app=app)
     root_id = (request.request_dict or {}).get("root_id") or request.id
-    following.apply_async((value,), chain=chain or None, parent_id=request.id, root_id=root_id)
+    # The message is acknowledged once this returns: ride out a Redis restart rather than drop it.
+    following.apply_async((value,), chain=chain or None, parent_id=request.id, root_id=root_id,
+                          retry=True, retry_policy=HANDOFF_RETRY)
 
 
 def _simple(request: Any) -> SimpleRequest:
@@ -54,6 +58,8 @@ class MicroBatches(Batches):  # type: ignore[misc]
     abstract = True
     #: Messages seen before (a count above zero) go alone; set by the task module.
     seen_before: Callable[[list[str]], list[int]] | None = None
+    #: Put a batch back on its queue when the task raised (it must return a value other than None).
+    requeue_on_error = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -107,15 +113,19 @@ class MicroBatches(Batches):  # type: ignore[misc]
             for request in requests:
                 request.send_event("task-started", pid=pid)
 
-        def on_return(_: Any) -> None:
+        def on_return(value: Any) -> None:
             self._finished()
+            if value is None and self.requeue_on_error:  # the batch raised (celery-batches logged it)
+                on_error(RuntimeError("the batch task raised; see the error logged above"), finished=True)
+                return
             runtime = time.monotonic() - started[0] if started[0] else 0.0
             for request in requests:
                 request.acknowledge()
                 request.send_event("task-succeeded", result=None, runtime=runtime)
 
-        def on_error(exc: Any) -> None:  # the pool process died or ran out of time: try again later
-            self._finished()
+        def on_error(exc: Any, *, finished: bool = False) -> None:  # the process died, or ran out of time
+            if not finished:
+                self._finished()
             log.error("a batch of %d tickets did not finish (%s); back on the queue", len(requests), exc)
             for request in requests:
                 request.reject(requeue=True)

@@ -1,8 +1,5 @@
-"""Thin Celery tasks around the pipeline and the CRM store.
-
-Models and the database engine load once per worker process (lazily, on the first task), never
-per task. The triage task redacts what it returns, because the result backend is persisted too.
-"""
+"""Thin Celery tasks around the pipeline and the CRM store. Models and the database engine load
+once per worker process (on its first task); triage redacts what it hands on."""
 
 from __future__ import annotations
 
@@ -149,14 +146,10 @@ def _failed(result: TriageResult) -> bool:
 # last task too, which is what releases a caller waiting on it.
 @app.task(name=TRIAGE_TASK, bind=True, ignore_result=True, store_errors_even_if_ignored=True)
 def triage(self: Any, ticket: dict[str, Any]) -> dict[str, Any]:
-    """Triage one ticket; the returned (redacted) ticket and result feed ``crm_update``.
-
-    The value travels to ``crm_update`` in the chain's next message and is not kept in the result
-    backend: the ticket's text has no business sitting in Redis for a day. A ticket that cannot be
-    processed is dead-lettered with its reason (see :mod:`worker.failures`) and ``crm_update``
-    records its status as failed: a payload that breaks the contract, a triage that raises (its
-    soft time limit included), a message delivered more than ``max_deliveries`` times (it killed
-    the pool process each time).
+    """Triage one ticket (media, or sent before batching); the redacted ticket and result feed
+    ``crm_update`` in the chain's next message, not the result backend. A ticket that cannot be
+    processed is dead-lettered with its reason (:mod:`worker.failures`): a payload that breaks the
+    contract, a triage that raises, a message delivered more than ``max_deliveries`` times.
     """
     parsed = parse_ticket(ticket, limits=get_settings().limits())
     ended = _refused(parsed, ticket, delivery_count(self.request.id))
@@ -174,7 +167,7 @@ def triage(self: Any, ticket: dict[str, Any]) -> dict[str, Any]:
 
 @app.task(name=TRIAGE_TEXT_TASK, base=MicroBatches, ignore_result=True,
           flush_every=get_settings().batch_max, flush_interval=get_settings().batch_wait_ms / 1000)
-def triage_text(requests: list[Any]) -> None:
+def triage_text(requests: list[Any]) -> int:
     """Triage the text tickets that arrived together in one pass of the models, each then on to
     its own ``crm_update``; the same answers, dead letters and poison rule as :func:`triage`."""
     settings = get_settings()
@@ -195,11 +188,18 @@ def triage_text(requests: list[Any]) -> None:
         queue = _queue(requests[index])
         answers[index] = (_answer(ticket, result, queue) if isinstance(result, TriageResult)
                           else _dead(ticket.ticket_id, "triage", result, ticket, queue=queue))
-    for index, request in enumerate(requests):
-        send_next(request, answers[index], app=app)
+    for index, request in enumerate(requests):  # in the request's context: logs and metrics name it
+        triage_text.push_request(id=request.id, args=request.args, delivery_info=request.delivery_info)
+        try:
+            log.info("triaged in a batch of %d", len(requests))
+            send_next(request, answers[index], app=app)
+        finally:
+            triage_text.pop_request()
+    return len(requests)
 
 
 triage_text.seen_before = deliveries_before  # a message that ran before runs alone
+triage_text.requeue_on_error = True  # a batch that raised (a hand-off that failed) goes back on the queue
 
 
 def _triage_all(tickets: list[Ticket]) -> list[TriageResult | str]:
@@ -219,8 +219,7 @@ def _triage_all(tickets: list[Ticket]) -> list[TriageResult | str]:
 
 
 def _queue(request: Any) -> str:
-    info = getattr(request, "delivery_info", None) or {}
-    return str(info.get("routing_key") or "unknown")
+    return str((getattr(request, "delivery_info", None) or {}).get("routing_key") or "unknown")
 
 
 def _refused(parsed: Any, raw: Any, deliveries: int, *, queue: str | None = None) -> dict[str, Any] | None:

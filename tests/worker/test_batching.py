@@ -26,7 +26,7 @@ REDIS_DB = 4  # apart from the session worker's database, so no other worker tak
 def _env(worker_env: dict, tmp_path: Path, **extra: str) -> dict[str, str]:
     url = worker_env["TICKETFUSION_REDIS_URL"].rsplit("/", 1)[0] + f"/{REDIS_DB}"
     redis.Redis.from_url(url).flushdb()
-    return {**worker_env, "TICKETFUSION_REDIS_URL": url,
+    return {**worker_env, "TICKETFUSION_REDIS_URL": url, "TICKETFUSION_BATCH_MAX": "32",
             "TICKETFUSION_DATABASE_URL": f"sqlite:///{tmp_path / 'crm.db'}", **extra}
 
 
@@ -46,6 +46,7 @@ def test_tickets_sent_together_are_triaged_in_batches(worker_env: dict, tmp_path
     port = free_port()
     env = _env(worker_env, tmp_path, TICKETFUSION_METRICS_PORT=str(port), TICKETFUSION_METRICS_HOST="127.0.0.1")
     with running_worker(env, tmp_path / "worker.log", concurrency=1) as worker:
+        worker["app"].conf.ticketfusion_batch_text = True  # the producer's side of TICKETFUSION_BATCH_MAX
         ids = enqueue_many(_tickets("C-batch", 40), celery_app=worker["app"])
         outcomes = [AsyncResult(task_id, app=worker["app"]).get(timeout=180) for task_id in ids]
         samples = scrape(f"http://127.0.0.1:{port}/metrics")
@@ -63,6 +64,7 @@ def test_batch_whose_process_dies_is_retried_and_loses_nothing(worker_env: dict,
     env = _env(worker_env, tmp_path)
     client = redis.Redis.from_url(env["TICKETFUSION_REDIS_URL"])
     with running_worker(env, tmp_path / "worker.log", concurrency=1) as worker:
+        worker["app"].conf.ticketfusion_batch_text = True  # the producer's side of TICKETFUSION_BATCH_MAX
         ids = enqueue_many(_tickets("C-killed", 20), celery_app=worker["app"])
         deadline = time.monotonic() + 120
         while not any(client.scan_iter("ticketfusion:deliveries:*")) and time.monotonic() < deadline:

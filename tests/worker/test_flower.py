@@ -92,9 +92,9 @@ def test_flower_lists_the_worker_and_the_tickets_tasks(worker: dict, flower: str
     triage_id = crm_id.replace("crm-", "triage-", 1)
     tasks = _poll(f"{flower}/api/tasks",
                   lambda found: all(found.get(i, {}).get("state") == "SUCCESS" for i in (triage_id, crm_id)))
-    assert tasks[triage_id]["name"] == "ticketfusion.triage_text" and tasks[crm_id]["name"] == "ticketfusion.crm_update"
+    assert tasks[triage_id]["name"] == "ticketfusion.triage" and tasks[crm_id]["name"] == "ticketfusion.crm_update"
     assert tasks[triage_id]["sent"] is not None  # the producer's task-sent event (task_send_sent_event)
     hostname = tasks[triage_id]["worker"]
     assert hostname.startswith(f"ticketfusion-{worker['process'].pid}@")
     workers = _poll(f"{flower}/api/workers?refresh=1", lambda found: hostname in found)
-    assert "ticketfusion.triage_text" in " ".join(workers[hostname].get("registered", []))
+    assert "ticketfusion.triage" in " ".join(workers[hostname].get("registered", []))

@@ -30,8 +30,8 @@ from worker.benchmarks.report import replace_section
 from worker.settings import REPO_ROOT, Settings, get_settings
 
 CONFIGS = ({"name": "one at a time", "batch_max": 1, "concurrency": 1},
-           {"name": "micro-batched", "batch_max": None, "concurrency": 1},
-           {"name": "micro-batched, 2 processes", "batch_max": None, "concurrency": 2})
+           {"name": "micro-batched", "batch_max": 32, "concurrency": 1},
+           {"name": "micro-batched, 2 processes", "batch_max": 32, "concurrency": 2})
 
 
 def encoder_rate(settings: Settings, texts: list[str], *, reps: int = 3) -> float:
@@ -55,7 +55,7 @@ def run_config(settings: Settings, texts: list[str], config: dict[str, Any], *, 
     from worker.cli.embedded import embedded_redis
     from worker.cli.processes import start_worker, stop_process
 
-    batch_max = config["batch_max"] or settings.batch_max
+    batch_max = config["batch_max"]
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tf-throughput-")))
         url = settings.redis_url or stack.enter_context(embedded_redis(tmp / "redis"))
