@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 from worker.pii.characters import INVISIBLE, LINE_BREAKS, PUNCTUATION, ascii_digits, punctuation_class
+from worker.pii.reading import read_runs, shows_run_of
 
 __all__ = ["CardCover", "CardWindow", "card_covers", "card_windows", "luhn_ok", "MIN_DIGITS", "MAX_DIGITS"]
 
@@ -334,33 +335,52 @@ def card_covers(text: str) -> list[CardCover]:
     most :data:`SPARED_DIGITS` digits past it: "4111 1111 1111 1111 2024-01-15" keeps its date
     although "1111 1111 1111 2024" passes Luhn too. Should that other window be the real card,
     at most those four digits stay visible; and where they follow the card, its own last four are
-    hidden in place (``hide_last_four``), lest the two make a run of more than four.
+    hidden in place (``hide_last_four``), lest the two make a run of more than four. Nor is it
+    spared where those digits, read with the visible ones beside them ("0000-01"), would show a
+    run of its own digits (:func:`_exposed`).
     """
-    covers: list[CardCover] = []
+    windows: list[CardWindow] = []
+    spared: list[CardWindow] = []
+    chosen: list[CardWindow] = []
     for run in _runs(text):
         found = run.windows()
-        chosen = _chosen([w for w in found if w.strict])
-        cover = _StrictCover(text, run, chosen)
-        windows, spared_after = list(chosen), set()
+        cards = _chosen([w for w in found if w.strict])
+        cover = _StrictCover(text, run, cards)
+        chosen += cards
+        windows += cards
         for window in found:
-            if window in chosen:
+            if window in cards:
                 continue
             kept = _kept(window, cover)
             if kept:
                 windows.append(window)
-            elif kept is None:  # spared: does it reach past the end of a card it overlaps?
-                spared_after |= {card.end for card in chosen
-                                 if card.start < window.end and window.start < card.end < window.end}
-        windows.sort(key=lambda w: w.start)
-        group: list[CardWindow] = []
-        end = -1
-        for window in [*windows, None]:
-            if window is not None and window.start < end:
-                group.append(window)
-                end = max(end, window.end)
-                continue
-            if group:
-                best = _ranked(group)[0]
-                covers.append(CardCover(group[0].start, end, best.digits, best.end, best.end in spared_after))
-            group, end = ([window], window.end) if window is not None else ([], -1)
+            elif kept is None:
+                spared.append(window)
+    while spared and (exposed := _exposed(text, windows, spared)) is not None:
+        spared.remove(exposed)
+        windows.append(exposed)
+    # Cards that a spared window reaches past the end of: their last four are hidden in place.
+    spared_after = {card.end for window in spared for card in chosen
+                    if card.start < window.end and window.start < card.end < window.end}
+    windows.sort(key=lambda w: w.start)
+    covers: list[CardCover] = []
+    group: list[CardWindow] = []
+    end = -1
+    for window in [*windows, None]:
+        if window is not None and window.start < end:
+            group.append(window)
+            end = max(end, window.end)
+            continue
+        if group:
+            best = _ranked(group)[0]
+            covers.append(CardCover(group[0].start, end, best.digits, best.end, best.end in spared_after))
+        group, end = ([window], window.end) if window is not None else ([], -1)
     return covers
+
+
+def _exposed(text: str, masked: list[CardWindow], spared: list[CardWindow]) -> CardWindow | None:
+    """The first spared window whose digits left visible, read with the visible digits around
+    them (:mod:`worker.pii.reading`), show SHOWN_RUN of its digits in a row; None if none does.
+    Rare (the digits must repeat the card's by chance), so reading the text again is cheap."""
+    runs = read_runs(text, [(window.start, window.end) for window in masked])
+    return next((w for w in spared if shows_run_of(runs, w.start, w.end, w.digits)), None)
