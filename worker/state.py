@@ -54,17 +54,15 @@ def reset_after_fork() -> None:
 
 def mark(ticket_id: str, status: Status, errors: list[dict[str, Any]] | None = None) -> None:
     """Move the ticket's status on; a database hiccup costs the status, never the ticket."""
-    if not ticket_id:
+    mark_many([ticket_id], status, errors)
+
+
+def mark_many(ticket_ids: list[str], status: Status, errors: list[dict[str, Any]] | None = None) -> None:
+    """:func:`mark` for a batch, in one write."""
+    ids = [t for t in ticket_ids if t]
+    if not ids:
         return
     try:
-        StatusStore(get_store()).mark(ticket_id, status, errors=errors or [])
+        StatusStore(get_store()).mark_many(ids, status, errors=errors or [])
     except Exception:  # noqa: BLE001 - the CRM write (retried) is what must not be lost
-        log.warning("could not mark ticket %s %s", ticket_id, status, exc_info=True)
-
-
-def mark_many(ticket_ids: list[str], status: Status) -> None:
-    """:func:`mark` for a batch, in one write."""
-    try:
-        StatusStore(get_store()).mark_many([t for t in ticket_ids if t], status)
-    except Exception:  # noqa: BLE001 - the CRM write (retried) is what must not be lost
-        log.warning("could not mark %d tickets %s", len(ticket_ids), status, exc_info=True)
+        log.warning("could not mark %s %s", ids[0] if len(ids) == 1 else f"{len(ids)} tickets", status, exc_info=True)

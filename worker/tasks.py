@@ -37,7 +37,7 @@ from worker.contract import CustomerContext, ErrorEntry, Ticket, TriageResult, i
 from worker.crm.deliveries import DeliveryStore
 from worker.crm.links import LinkStore
 from worker.crm.store import TicketMismatch
-from worker.failures import dead_letter, dead_letters, deliveries_before, delivery_count, error_entry
+from worker.failures import dead_letter, dead_letters, deliveries_before, delivery_count, delivery_counts, error_entry
 from worker.observability import exporter, json_logs, metrics
 from worker.orchestrator.triager import Triager, parse_ticket
 from worker.outbound import Subscription, attempt, load_subscriptions, open_deliveries
@@ -161,27 +161,28 @@ def triage(self: Any, ticket: dict[str, Any]) -> dict[str, Any]:
         result = get_triager().triage(parsed.ticket)
     except Exception as exc:  # noqa: BLE001 - dead-lettered with why, instead of vanishing
         log.exception("triage of %s failed", parsed.ticket_id)
-        return _dead(parsed.ticket_id, "triage", f"{type(exc).__name__}: {redact_text(str(exc))[:300]}", parsed.ticket)
+        return _dead(parsed.ticket_id, "triage", _why(exc), parsed.ticket)
     return _answer(parsed.ticket, result, metrics.current_queue())
 
 
-@app.task(name=TRIAGE_TEXT_TASK, base=MicroBatches, ignore_result=True,
-          flush_every=get_settings().batch_max, flush_interval=get_settings().batch_wait_ms / 1000)
+# A message that ran before runs alone; a batch that raised (a failed hand-off) goes back on the queue.
+@app.task(name=TRIAGE_TEXT_TASK, base=MicroBatches, ignore_result=True, seen_before=staticmethod(deliveries_before),
+          requeue_on_error=True, flush_every=get_settings().batch_max, flush_interval=get_settings().batch_wait_ms / 1000)
 def triage_text(requests: list[Any]) -> int:
     """Triage the text tickets that arrived together in one pass of the models, each then on to
     its own ``crm_update``; the same answers, dead letters and poison rule as :func:`triage`."""
     settings = get_settings()
     answers: dict[int, dict[str, Any]] = {}
     ready: list[tuple[int, Ticket]] = []
-    for index, request in enumerate(requests):
+    counts = delivery_counts([request.id for request in requests])
+    for index, (request, deliveries) in enumerate(zip(requests, counts)):
         raw = request.args[0] if request.args else None
         parsed = parse_ticket(raw, limits=settings.limits())
-        ended = _refused(parsed, raw, delivery_count(request.id), queue=_queue(request))
+        ended = _refused(parsed, raw, deliveries, queue=_queue(request))
         if ended is not None:
             answers[index] = ended
         else:
-            assert parsed.ticket is not None
-            ready.append((index, parsed.ticket))
+            ready.append((index, parsed.ticket))  # _refused answers every ticket that is None
     metrics.observe_batch(len(requests), queue=_queue(requests[0]) if requests else "unknown")
     mark_many([ticket.ticket_id for _, ticket in ready], "processing")
     for (index, ticket), result in zip(ready, _triage_all([ticket for _, ticket in ready])):
@@ -198,10 +199,6 @@ def triage_text(requests: list[Any]) -> int:
     return len(requests)
 
 
-triage_text.seen_before = deliveries_before  # a message that ran before runs alone
-triage_text.requeue_on_error = True  # a batch that raised (a hand-off that failed) goes back on the queue
-
-
 def _triage_all(tickets: list[Ticket]) -> list[TriageResult | str]:
     """Results in order; should the batch fail, each ticket alone, so one costs only itself."""
     try:
@@ -214,8 +211,12 @@ def _triage_all(tickets: list[Ticket]) -> list[TriageResult | str]:
             outcomes.append(get_triager().triage(ticket))
         except Exception as exc:  # noqa: BLE001 - dead-lettered with why
             log.exception("triage of %s failed", ticket.ticket_id)
-            outcomes.append(f"{type(exc).__name__}: {redact_text(str(exc))[:300]}")
+            outcomes.append(_why(exc))
     return outcomes
+
+
+def _why(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {redact_text(str(exc))[:300]}"
 
 
 def _queue(request: Any) -> str:
@@ -276,7 +277,7 @@ class CrmTask(app.Task):  # type: ignore[name-defined,misc]
         payload = args[0] if args else {}
         result = payload.get("result") if isinstance(payload, dict) else None
         ticket_id = (result or {}).get("ticket_id")
-        reason = f"the CRM write failed after {self.request.retries} retries: {type(exc).__name__}: {redact_text(str(exc))[:300]}"
+        reason = f"the CRM write failed after {self.request.retries} retries: {_why(exc)}"
         dead_letter(ticket_id=ticket_id, stage="crm", reason=reason,
                     ticket=payload.get("ticket") if isinstance(payload, dict) else None, result=result)
         metrics.ticket_ended(payload, "dead_lettered")

@@ -60,24 +60,18 @@ class StatusStore:
     def mark(self, ticket_id: str, status: Status, *, errors: Sequence[dict[str, Any]] = (),
              source: str = "worker") -> None:
         """Move a ticket on; creates the row for tickets accepted before statuses existed."""
-        now = datetime.now(timezone.utc)
-        values = {"ticket_id": ticket_id, "status": status, "task_id": None, "source": source, "errors": list(errors),
-                  "accepted_at": now, "updated_at": now}
-        stmt = self.store._insert(TicketStatus).values(**values)
-        changes = {"status": status, "updated_at": now, "errors": list(errors)}
-        where = TicketStatus.status.not_in(FINAL) if status == "processing" else None
-        with self.store._write() as connection:
-            connection.execute(stmt.on_conflict_do_update(index_elements=["ticket_id"], set_=changes, where=where))
+        self.mark_many([ticket_id], status, errors=errors, source=source)
 
-    def mark_many(self, ticket_ids: Sequence[str], status: Status, *, source: str = "worker") -> None:
-        """:meth:`mark` for a batch, in one transaction (a micro-batch's ``processing``)."""
+    def mark_many(self, ticket_ids: Sequence[str], status: Status, *, errors: Sequence[dict[str, Any]] = (),
+                  source: str = "worker") -> None:
+        """:meth:`mark` for many tickets in one statement (a micro-batch's ``processing``)."""
         if not ticket_ids:
             return
         now = datetime.now(timezone.utc)
-        rows = [{"ticket_id": ticket_id, "status": status, "task_id": None, "source": source, "errors": [],
+        rows = [{"ticket_id": ticket_id, "status": status, "task_id": None, "source": source, "errors": list(errors),
                  "accepted_at": now, "updated_at": now} for ticket_id in dict.fromkeys(ticket_ids)]
         stmt = self.store._insert(TicketStatus).values(rows)
-        changes = {"status": stmt.excluded.status, "updated_at": stmt.excluded.updated_at, "errors": []}
+        changes = {"status": status, "updated_at": now, "errors": list(errors)}
         where = TicketStatus.status.not_in(FINAL) if status == "processing" else None
         with self.store._write() as connection:
             connection.execute(stmt.on_conflict_do_update(index_elements=["ticket_id"], set_=changes, where=where))

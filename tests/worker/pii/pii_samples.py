@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 from hypothesis import strategies as st
 
+from worker.contract import TriageResult
+
 # --- cards -------------------------------------------------------------------------------------
 
 SPACES = [" ", "\u00a0", "\u2009", "\u202f", "\u2007", "\u3000", "\u2002", "\u2003", "\u205f", "\t"]
@@ -401,3 +403,17 @@ def _report(count: int, seed: int) -> None:
 
 if __name__ == "__main__":
     _report(int(sys.argv[1]) if len(sys.argv) > 1 else 1000, int(sys.argv[2]) if len(sys.argv) > 2 else 12)
+
+
+def result_carrying(text: str, **fields: object) -> TriageResult:
+    """A result carrying ``text`` in every field redact_result masks, as the property test builds it."""
+    return TriageResult(
+        ticket_id="T-1",
+        reply={"action": "draft", "text": text, "reasons": [text]},
+        entities=[{"type": "card_last4", "text": text, "start": 0, "end": 1, "value": {"raw": text}}],
+        transcripts=[{"text": text}],
+        errors=[{"where": "x", "code": "y", "message": text}],
+        cleaning={"text": text, "signature": text},
+        priority={"level": "high", "reasons": [text]},
+        **fields,
+    )

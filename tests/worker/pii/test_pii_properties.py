@@ -19,10 +19,11 @@ from pii_samples import (
     leaked,
     luhn_complete,
     prose,
+    result_carrying,
     sentence,
 )
 
-from worker.contract import Limits, Ticket, TriageResult
+from worker.contract import Limits, Ticket
 from worker.pii.finders import card_cover_spans, card_spans, iban_spans
 from worker.pii.redaction import (
     RedactingFilter,
@@ -91,15 +92,7 @@ def test_no_card_survives_redact_result(case: tuple[str, str, str, str]) -> None
     """Reply, entity text and value, transcripts, errors and cleaning of a result lose the card."""
     digits, before, written, after = case
     text = before + written + after
-    result = TriageResult(
-        ticket_id="T-1",
-        reply={"action": "draft", "text": text, "reasons": [text]},
-        entities=[{"type": "card_last4", "text": text, "start": 0, "end": 1, "value": {"raw": text}}],
-        transcripts=[{"text": text}],
-        errors=[{"where": "x", "code": "y", "message": text}],
-        cleaning={"text": text, "signature": text},
-        priority={"level": "high", "reasons": [text]},
-    )
+    result = result_carrying(text)
     # The result's own timestamp is no text of the ticket's: its digits match the card's by chance.
     dumped = redact_result(result).model_dump_json(exclude={"triaged_at"})
     assert not leaked(digits, dumped.replace("\\n", " "), context=before + " " + after)

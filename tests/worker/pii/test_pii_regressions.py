@@ -5,24 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from pii_samples import leaked
+from pii_samples import leaked, result_carrying
 
-from worker.contract import TriageResult
 from worker.pii.redaction import mask_numbers_in_place, redact_result, redact_text
-
-
-def _result(text: str, **fields: object) -> TriageResult:
-    """A result carrying ``text`` in every field redact_result masks, as the property test builds it."""
-    return TriageResult(
-        ticket_id="T-1",
-        reply={"action": "draft", "text": text, "reasons": [text]},
-        entities=[{"type": "card_last4", "text": text, "start": 0, "end": 1, "value": {"raw": text}}],
-        transcripts=[{"text": text}],
-        errors=[{"where": "x", "code": "y", "message": text}],
-        cleaning={"text": text, "signature": text},
-        priority={"level": "high", "reasons": [text]},
-        **fields,
-    )
 
 
 # (digits, before, written, after): a card whose best-scoring window is a shorter one inside it, so
@@ -44,7 +29,7 @@ def test_spared_card_digits_never_make_five_with_their_neighbours(case: tuple[st
     text = before + written + after
     context = before + " " + after
     assert not leaked(digits, redact_text(text), context=context)
-    dumped = redact_result(_result(text)).model_dump_json(exclude={"triaged_at"}).replace("\\n", " ")
+    dumped = redact_result(result_carrying(text)).model_dump_json(exclude={"triaged_at"}).replace("\\n", " ")
     assert not leaked(digits, dumped, context=context)
 
 
@@ -61,6 +46,6 @@ def test_spared_digits_that_would_show_five_are_hidden_in_place_too() -> None:
 def test_the_results_timestamp_is_what_made_redact_result_flaky() -> None:
     """redact_result masks the card; only the result's own timestamp (15:38:55.5...) repeats 38555."""
     digits, text = "2138555845038128", "ref 02138555845038128: "
-    result = redact_result(_result(text, triaged_at=datetime(2026, 12, 2, 15, 38, 55, 500000, tzinfo=timezone.utc)))
+    result = redact_result(result_carrying(text, triaged_at=datetime(2026, 12, 2, 15, 38, 55, 500000, tzinfo=timezone.utc)))
     assert leaked(digits, result.model_dump_json(), context="ref 0 : ") == {"38555"}
     assert not leaked(digits, result.model_dump_json(exclude={"triaged_at"}), context="ref 0 : ")
