@@ -13,6 +13,7 @@ from celery.app import trace
 from celery.signals import (
     after_setup_logger,
     after_setup_task_logger,
+    celeryd_init,
     task_received,
     worker_process_init,
     worker_ready,
@@ -23,16 +24,13 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from worker.app import (
     CRM_TASK,
-    ENRICH_DUE_TASK,
-    ENRICH_TASK,
-    QUEUE_CRM,
     QUEUE_WEBHOOKS,
     TRIAGE_TASK,
     TRIAGE_TEXT_TASK,
     WEBHOOK_TASK,
     app,
 )
-from worker.batching import MicroBatches, send_next
+from worker.batching import HANDOFF_RETRY, MicroBatches, send_next
 from worker.contract import CustomerContext, ErrorEntry, Ticket, TriageResult, is_id
 from worker.crm.deliveries import DeliveryStore
 from worker.crm.links import LinkStore
@@ -42,15 +40,16 @@ from worker.observability import exporter, json_logs, metrics
 from worker.orchestrator.triager import Triager, parse_ticket
 from worker.outbound import Subscription, attempt, load_subscriptions, open_deliveries
 from worker.pii.identities import Identity, identities_in
+from worker.profile_tasks import queue_enrichment  # and registers the profile tasks
 from worker.pii.redaction import RedactingFilter, redact_result, redact_text, redact_ticket
 from worker.redelivery import Watchdog, claim, delivery_tag
 from worker.settings import get_settings
-from worker.state import enricher_for, get_store, mark, mark_many, redis_client, reset_after_fork
+from worker.state import get_store, mark, mark_many, redis_client, reset_after_fork
 
 log = logging.getLogger(__name__)
 CRM_RETRIES = get_settings().crm_retries  # read when the worker imports its tasks
 # Ticket contents stay out of the logs, even redacted: log that a task succeeded, not its value.
-trace.LOG_SUCCESS = "Task %(name)s[%(id)s] succeeded in %(runtime)ss"
+trace.LOG_SUCCESS = "Task %(name)s[%(id)s] succeeded in %(runtime).3fs"
 _lock = threading.Lock()
 _triager: Triager | None = None
 _subscriptions: list[Subscription] | None = None
@@ -85,6 +84,14 @@ def get_subscriptions() -> list[Subscription]:
         if _subscriptions is None:
             _subscriptions = load_subscriptions(settings=get_settings())
         return _subscriptions
+
+
+@celeryd_init.connect
+def _patient_publishes(**_: Any) -> None:
+    """A worker's publishes (the chain's next task above all) wait out a Redis restart, about 90 s,
+    instead of failing a triaged ticket; producers keep Celery's short default and their own retries."""
+    app.conf.task_publish_retry_policy = HANDOFF_RETRY
+    app.amqp.__dict__.pop("send_task_message", None)  # a sender made before would keep the old policy
 
 
 @worker_ready.connect
@@ -338,31 +345,7 @@ def _link_and_enrich(ticket: Ticket, identities: list[Any]) -> None:
     found = [Identity(str(kind), str(digest)) for kind, digest in identities
              if kind in ("email", "phone") and isinstance(digest, str) and is_id(digest)]
     LinkStore(get_store()).add_identities(ticket.customer_id, found, ticket_id=ticket.ticket_id)
-    try:
-        enrich_customer.apply_async((ticket.customer_id,), queue=QUEUE_CRM)
-    except Exception:  # noqa: BLE001 - the beat's run enriches this customer later
-        log.warning("could not enqueue the enrichment of %s", ticket.customer_id, exc_info=True)
-
-
-@app.task(name=ENRICH_TASK, base=MicroBatches, ignore_result=True,
-          flush_every=get_settings().batch_max, flush_interval=get_settings().batch_wait_ms / 1000)
-def enrich_customer(requests: list[Any]) -> dict[str, Any]:
-    """Refresh the profiles of the customers whose tickets were just recorded, each once however many
-    of their tickets came together; idempotent, so redelivery is harmless. Should the database be
-    down, beat's periodic run (``enrich_due``) catches these customers up later."""
-    customers = [str(r.args[0]) for r in requests if r.args and isinstance(r.args[0], str)]
-    try:
-        changed = enricher_for(get_store()).enrich_many(list(dict.fromkeys(customers)))
-    except (OperationalError, InterfaceError):
-        log.warning("could not enrich %d customers now; the periodic run will", len(customers), exc_info=True)
-        changed = 0
-    return {"customers": len(set(customers)), "changed": changed}
-
-
-@app.task(name=ENRICH_DUE_TASK, autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, max_retries=3)
-def enrich_due() -> dict[str, int]:
-    """Beat's periodic run: every customer whose profile is behind their history or the clock."""
-    return enricher_for(get_store()).enrich_due(limit=get_settings().enrich_batch)
+    queue_enrichment(ticket.customer_id)
 
 
 def _resolved(ticket_id: str) -> None:

@@ -32,6 +32,7 @@ from worker.pii.redaction import redact_result, redact_text, redact_ticket
 __all__ = ["CrmStore", "TicketMismatch", "UnsupportedDatabase", "MIGRATIONS_DIR"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+RECENT_CONTEXT = 100  # tickets a customer context holds at most: far above any repeat-contact rule
 _MIGRATION_LOCK_KEY = 0x7466_6372_6D00  # "tfcrm": one advisory lock for all migrating workers
 _WRITE = "crm_write"  # execution option: this transaction writes (SQLite: BEGIN IMMEDIATE)
 _SQLITE_BUSY_TIMEOUT_S = 30
@@ -278,7 +279,9 @@ class CrmStore:
 
         ``exclude_ticket_id`` leaves out the ticket being triaged, so that a redelivered ticket
         is not its own repeat contact. Tickets with no intent, or out of scope (their intent is a
-        guess), say nothing about what the customer keeps asking. One query: the customer row,
+        guess), say nothing about what the customer keeps asking. At most the latest
+        ``RECENT_CONTEXT`` of them: an account with thousands of tickets in the window would
+        otherwise cost each of its new tickets a read of all of them. One query: the customer row,
         left-joined to its tickets in the window through the (customer_id, created_at) index.
         An unknown customer has an empty context.
         """
@@ -299,6 +302,8 @@ class CrmStore:
             select(TicketRow.customer_id, TicketRow.ticket_id, TicketRow.created_at, TriageRow.intent_label)
             .join(TriageRow, TriageRow.ticket_id == TicketRow.ticket_id)
             .where(*conditions)
+            .order_by(TicketRow.created_at.desc(), TicketRow.ticket_id.desc())
+            .limit(RECENT_CONTEXT)
             .subquery()
         )
         query = (

@@ -18,7 +18,7 @@ from sqlalchemy import select, text
 
 from worker.contract import CustomerContext, Ticket, TriageResult
 from worker.crm.models import Base, Customer, Event, TriageRow
-from worker.crm.store import MIGRATIONS_DIR, CrmStore, TicketMismatch, UnsupportedDatabase
+from worker.crm.store import MIGRATIONS_DIR, RECENT_CONTEXT, CrmStore, TicketMismatch, UnsupportedDatabase
 from worker.settings import REPO_ROOT
 
 HEAD = sorted(p.name for p in (MIGRATIONS_DIR / "versions").glob("0*.py"))[-1][:4]  # the newest revision
@@ -167,6 +167,15 @@ def test_customer_context_window_excludes_older_and_later_tickets(store: CrmStor
     context = store.customer_context("C-1", before=T0, days=14)
     assert context.recent_intents == [("intent_edge", T0 - timedelta(days=14))]
     assert store.customer_context("C-1", before=T0, days=0).recent_intents == []
+
+
+def test_customer_context_of_a_busy_account_holds_its_latest_tickets(store: CrmStore) -> None:
+    """An account with more tickets in the window than RECENT_CONTEXT gets its latest, oldest first."""
+    n = RECENT_CONTEXT + 5
+    for i in range(n):
+        store.record(ticket(f"T{i:03d}", created_at=T0 - timedelta(minutes=n - i)), result(f"T{i:03d}", label=f"i{i}"))
+    context = store.customer_context("C-1", before=T0, days=14)
+    assert [label for label, _ in context.recent_intents] == [f"i{i}" for i in range(5, n)]
 
 
 def test_customer_context_leaves_out_the_ticket_being_triaged(store: CrmStore) -> None:
