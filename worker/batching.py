@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import logging
 import time
+from queue import Empty
 from collections.abc import Callable, Collection
 from typing import Any
 
-from celery import signature
+from celery import Signature, signature
 from celery_batches import Batches, SimpleRequest
 from celery_batches.trace import apply_batches_task
 
@@ -32,15 +33,24 @@ log = logging.getLogger(__name__)
 HANDOFF_RETRY = {"max_retries": 20, "interval_start": 0.25, "interval_step": 0.5, "interval_max": 5.0}
 
 
-def send_next(request: SimpleRequest, value: Any, *, app: Any) -> None:
-    """Start the rest of the request's chain with ``value``, as Celery's own tracer would."""
+def next_task(request: SimpleRequest) -> tuple[Signature, list[Any]] | None:
+    """The chain's next task after this request, and the rest of the chain after that."""
     chain = list((request.request_dict or {}).get("chain") or [])
     if not chain:
+        return None
+    return signature(chain.pop()), chain
+
+
+def send_next(request: SimpleRequest, value: Any, *, app: Any) -> None:
+    """Start the rest of the request's chain with ``value``, as Celery's own tracer would."""
+    found = next_task(request)
+    if found is None:
         return
-    following = signature(chain.pop(), app=app)
+    following, rest = found
+    following = signature(following, app=app)
     root_id = (request.request_dict or {}).get("root_id") or request.id
     # The message is acknowledged once this returns: ride out a Redis restart rather than drop it.
-    following.apply_async((value,), chain=chain or None, parent_id=request.id, root_id=root_id,
+    following.apply_async((value,), chain=rest or None, parent_id=request.id, root_id=root_id,
                           retry=True, retry_policy=HANDOFF_RETRY)
 
 
@@ -72,6 +82,17 @@ class MicroBatches(Batches):  # type: ignore[misc]
         if busy and self._buffer.qsize() < self.flush_every:
             return
         super()._do_flush()
+
+    def drop_buffered(self) -> int:
+        """Forget the buffered requests: their connection is gone, so they cannot be acknowledged,
+        and their messages go back to the queue (worker.redelivery.Reclaim)."""
+        dropped = 0
+        while True:
+            try:
+                self._buffer.get_nowait()
+            except Empty:
+                return dropped
+            dropped += 1
 
     def _finished(self) -> None:
         self._in_flight = max(0, self._in_flight - 1)

@@ -87,6 +87,11 @@ def deliveries_before(task_ids: list[str]) -> list[int]:
     return [int(value or 0) for value in values]
 
 
+def why(exc: BaseException) -> str:
+    """A failure's reason for its dead letter: the exception's type and redacted message."""
+    return f"{type(exc).__name__}: {redact_text(str(exc))[:300]}"
+
+
 def error_entry(stage: str, reason: str) -> dict[str, Any]:
     code = {"time_limit": "time_limit_exceeded", "poison": "poison_message"}.get(stage, f"{stage}_failed")
     return ErrorEntry(where=stage, code=code, message=reason[:500]).model_dump()
@@ -99,7 +104,7 @@ def triage_failed(request: Any, exc: BaseException, traceback: Any) -> None:
     args = getattr(request, "args", None) or []
     raw = args[0] if args else None
     ticket_id = str(raw.get("ticket_id") or "") if isinstance(raw, dict) else ""
-    reason = f"{type(exc).__name__}: {redact_text(str(exc))[:300]}"
+    reason = why(exc)
     stage = "time_limit" if "TimeLimit" in type(exc).__name__ else "triage"
     log.error("triage of %s failed: %s", ticket_id or "(no id)", reason)
     dead_letter(ticket_id=ticket_id, stage=stage, reason=reason, ticket=raw)

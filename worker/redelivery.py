@@ -17,6 +17,14 @@ twice). With the default ``TICKETFUSION_HEARTBEAT_S`` of 10 s, a dead host's tic
 their queue within about 40 s of its death, and taken at once by any worker still running, or by
 a replacement when it starts. The CRM write is idempotent by ticket id, so a ticket that the dead
 host had nearly finished has one effect.
+
+A live worker can lose its messages too: when its broker connection drops (a Redis restart), the
+messages it took on that connection can no longer be acknowledged (a delivery tag belongs to its
+channel), Celery forgets those it had not started, and kombu's own restore at close fails while
+Redis is down. They would wait out the visibility timeout, although their holder's heartbeat says
+it is alive. So the consumer step :class:`Reclaim` remembers the tags taken on each connection and,
+once the next connection is up, gives back those still unacknowledged (and drops the batched
+requests buffered from the old one, which would run a second time for nothing).
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import time
 from typing import Any
 
 import redis
-from celery import Celery
+from celery import Celery, bootsteps
 
 log = logging.getLogger(__name__)
 ALIVE = "ticketfusion:alive:"
@@ -35,11 +43,20 @@ HOLDERS = "ticketfusion:holders"
 UNACKED = "unacked"
 UNACKED_INDEX = "unacked_index"
 BEATS_TO_DEATH = 3
+_taken: set[str] = set()  # tags taken on this process's current broker connection
 
 
 def claim(client: redis.Redis, delivery_tag: str, hostname: str) -> None:
     """Record that ``hostname`` holds the message ``delivery_tag``."""
+    _taken.add(delivery_tag)
     client.hset(HOLDERS, delivery_tag, hostname)
+
+
+def forget_acknowledged(client: redis.Redis) -> None:
+    """Keep the tags taken on this connection to those still unacknowledged, so the set stays small."""
+    before = set(_taken)
+    if before:
+        _taken.difference_update(before - {tag.decode() for tag in client.hkeys(UNACKED)})
 
 
 def beat(client: redis.Redis, hostname: str, heartbeat_s: float) -> None:
@@ -111,6 +128,7 @@ class Watchdog:
 
     def once(self) -> int:
         beat(self.client, self.hostname, self.heartbeat_s)
+        forget_acknowledged(self.client)
         found = orphans(self.client, heartbeat_s=self.heartbeat_s)
         restored = restore(self.celery_app, found)
         if restored:
@@ -123,6 +141,40 @@ class Watchdog:
                 self.once()
             except Exception:  # noqa: BLE001 - a Redis hiccup must not end the watchdog
                 log.warning("watchdog round failed", exc_info=True)
+
+
+class Reclaim(bootsteps.StartStopStep):
+    """A consumer step: after a reconnect, the messages taken on the lost connection go back to
+    their queues (see the module's docstring); a first start or a shutdown gives back nothing."""
+
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        super().__init__(parent, **kwargs)
+        self.lost: set[str] = set()
+
+    def stop(self, parent: Any) -> None:
+        self.lost |= _taken
+        _taken.clear()
+        for task in parent.app.tasks.values():
+            drop = getattr(task, "drop_buffered", None)
+            if callable(drop):
+                drop()
+
+    def start(self, parent: Any) -> None:
+        if not self.lost:
+            return
+        try:
+            with parent.app.connection_for_write() as connection:
+                client = connection.default_channel.client
+                held = [tag for tag in self.lost if client.hexists(UNACKED, tag)]
+            restored = restore(parent.app, held)
+        except Exception:  # noqa: BLE001 - the visibility timeout still brings them back
+            log.warning("could not give back %d messages taken before the reconnect", len(self.lost), exc_info=True)
+            return
+        self.lost.clear()
+        if restored:
+            log.warning("gave back %d message(s) taken before the broker connection was lost", restored)
 
 
 def delivery_tag(request: Any) -> str | None:

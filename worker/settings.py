@@ -59,9 +59,8 @@ class Settings(BaseSettings):
     )
     intent_threads: int = Field(default=0, description="ONNX Runtime intra-op threads (0: all).")
     batch_size: int = Field(default=32, ge=1, le=512, description="In-process triage batch size.")
-    batch_max: int = Field(default=1, ge=1, le=256,
-                           description="Text tickets a worker process triages together at most (1: off, one at a "
-                           "time; try 32: micro-batching is new and does not yet ride out a Redis restart).")
+    batch_max: int = Field(default=32, ge=1, le=256,
+                           description="Text tickets a worker process triages together at most (1: one at a time).")
     batch_wait_ms: int = Field(default=20, ge=1, le=5000,
                                description="Longest a text ticket waits in the worker for others to batch with.")
     task_time_limit_s: int = Field(default=300, ge=1, description="Hard limit for one task.")

@@ -15,6 +15,7 @@ from celery.result import AsyncResult
 
 from producers.enqueue import enqueue_many
 from tests.conftest import running_worker
+from tests.faults.fault_services import fresh_database
 from tests.worker.test_metrics import scrape, total
 from worker.cli.processes import free_port
 from worker.crm.dead_letters import DeadLetterStore
@@ -51,6 +52,7 @@ def test_tickets_sent_together_are_triaged_in_batches(worker_env: dict, tmp_path
         outcomes = [AsyncResult(task_id, app=worker["app"]).get(timeout=180) for task_id in ids]
         samples = scrape(f"http://127.0.0.1:{port}/metrics")
     assert all(outcome["recorded"] and outcome["intent"] for outcome in outcomes)
+    assert "ticketfusion.crm_update[" not in worker["log"].read_text()  # each recorded in its batch
     assert total(samples, "ticketfusion_batch_size_sum", queue="text") == 40
     assert 1 <= total(samples, "ticketfusion_batch_size_count", queue="text") < 40
     crm = CrmStore(env["TICKETFUSION_DATABASE_URL"])
@@ -79,3 +81,21 @@ def test_batch_whose_process_dies_is_retried_and_loses_nothing(worker_env: dict,
     assert DeadLetterStore.from_url(env["TICKETFUSION_REDIS_URL"]).count() == 0
     assert max(int(client.get(key) or 0) for key in client.scan_iter("ticketfusion:deliveries:*")) == 2
     client.flushdb()
+
+
+def test_batch_whose_crm_write_fails_hands_each_ticket_to_crm_update(worker_env: dict, tmp_path: Path) -> None:
+    """With the CRM database missing, the batch cannot record its tickets: each goes on to its own
+    crm_update, whose retries record it once the database exists."""
+    with fresh_database(create=False) as (database, create):
+        env = _env(worker_env, tmp_path, TICKETFUSION_DATABASE_URL=database)
+        with running_worker(env, tmp_path / "worker.log", concurrency=1) as worker:
+            ids = enqueue_many(_tickets("C-later", 5), celery_app=worker["app"])
+            deadline = time.monotonic() + 120
+            while "ticketfusion.crm_update[" not in worker["log"].read_text() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            create()
+            outcomes = [AsyncResult(task_id, app=worker["app"]).get(timeout=180) for task_id in ids]
+        assert all(outcome["recorded"] for outcome in outcomes)
+        crm = CrmStore(database)
+        assert crm.count_tickets("C-later") == 5
+        crm.dispose()

@@ -1,11 +1,12 @@
-"""Thin Celery tasks around the pipeline and the CRM store. Models and the database engine load
-once per worker process (on its first task); triage redacts what it hands on."""
+"""Thin Celery tasks around the pipeline: triage (one ticket, or a micro-batch of text tickets) and
+the worker's signals; the CRM write and webhooks are in :mod:`worker.tasks.crm`, profile refreshes
+in :mod:`worker.tasks.profiles`. Models and the database engine load once per worker process (on
+its first task); triage redacts what it hands on."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import asdict
 from typing import Any
 
 import redis
@@ -19,41 +20,27 @@ from celery.signals import (
     worker_ready,
     worker_shutdown,
 )
-from pydantic import ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
 
-from worker.app import (
-    CRM_TASK,
-    QUEUE_WEBHOOKS,
-    TRIAGE_TASK,
-    TRIAGE_TEXT_TASK,
-    WEBHOOK_TASK,
-    app,
-)
-from worker.batching import HANDOFF_RETRY, MicroBatches, send_next
-from worker.contract import CustomerContext, ErrorEntry, Ticket, TriageResult, is_id
-from worker.crm.deliveries import DeliveryStore
-from worker.crm.links import LinkStore
-from worker.crm.store import TicketMismatch
-from worker.failures import dead_letter, dead_letters, deliveries_before, delivery_count, delivery_counts, error_entry
+from worker.app import CRM_TASK, TRIAGE_TASK, TRIAGE_TEXT_TASK, app
+from worker.batching import HANDOFF_RETRY, MicroBatches, next_task, send_next
+from worker.contract import CustomerContext, ErrorEntry, Ticket, TriageResult
+from worker.tasks.crm import get_subscriptions, record_answer  # and registers the CRM tasks
+from worker.failures import dead_letter, deliveries_before, delivery_count, delivery_counts, error_entry, why
 from worker.observability import exporter, json_logs, metrics
 from worker.orchestrator.triager import Triager, parse_ticket
-from worker.outbound import Subscription, attempt, load_subscriptions, open_deliveries
 from worker.pii.identities import Identity, identities_in
-from worker.profile_tasks import queue_enrichment  # and registers the profile tasks
-from worker.pii.redaction import RedactingFilter, redact_result, redact_text, redact_ticket
-from worker.redelivery import Watchdog, claim, delivery_tag
+from worker.pii.redaction import RedactingFilter, redact_result, redact_ticket
+from worker.redelivery import Reclaim, Watchdog, claim, delivery_tag
 from worker.settings import get_settings
 from worker.state import get_store, mark, mark_many, redis_client, reset_after_fork
 
 log = logging.getLogger(__name__)
-CRM_RETRIES = get_settings().crm_retries  # read when the worker imports its tasks
 # Ticket contents stay out of the logs, even redacted: log that a task succeeded, not its value.
 trace.LOG_SUCCESS = "Task %(name)s[%(id)s] succeeded in %(runtime).3fs"
 _lock = threading.Lock()
 _triager: Triager | None = None
-_subscriptions: list[Subscription] | None = None
 _watchdog: Watchdog | None = None
+app.steps["consumer"].add(Reclaim)  # a reconnect gives back what the lost connection held
 exporter.connect()  # the metrics endpoint and the log format follow the worker's signals
 json_logs.connect()
 
@@ -75,15 +62,6 @@ def customer_context(ticket: Ticket) -> CustomerContext:
         days=get_settings().repeat_contact_days,
         exclude_ticket_id=ticket.ticket_id,
     )
-
-
-def get_subscriptions() -> list[Subscription]:
-    """The result subscriptions (``TICKETFUSION_WEBHOOKS_FILE``), read once per process."""
-    global _subscriptions
-    with _lock:
-        if _subscriptions is None:
-            _subscriptions = load_subscriptions(settings=get_settings())
-        return _subscriptions
 
 
 @celeryd_init.connect
@@ -143,11 +121,6 @@ def _redact_logs(logger: logging.Logger, **_: Any) -> None:
         handler.addFilter(RedactingFilter())
 
 
-def _failed(result: TriageResult) -> bool:
-    """Nothing could be triaged: no intent came out, for the reasons in ``errors``."""
-    return result.intent is None and bool(result.errors)
-
-
 # Errors are stored although results are not: only a hard time limit escapes the task (it catches the
 # rest), its TimeLimitExceeded holds no ticket text, and Celery needs it stored to fail the chain's
 # last task too, which is what releases a caller waiting on it.
@@ -168,7 +141,7 @@ def triage(self: Any, ticket: dict[str, Any]) -> dict[str, Any]:
         result = get_triager().triage(parsed.ticket)
     except Exception as exc:  # noqa: BLE001 - dead-lettered with why, instead of vanishing
         log.exception("triage of %s failed", parsed.ticket_id)
-        return _dead(parsed.ticket_id, "triage", _why(exc), parsed.ticket)
+        return _dead(parsed.ticket_id, "triage", why(exc), parsed.ticket)
     return _answer(parsed.ticket, result, metrics.current_queue())
 
 
@@ -196,14 +169,33 @@ def triage_text(requests: list[Any]) -> int:
         queue = _queue(requests[index])
         answers[index] = (_answer(ticket, result, queue) if isinstance(result, TriageResult)
                           else _dead(ticket.ticket_id, "triage", result, ticket, queue=queue))
+    here = True  # until a write here fails: then the rest go to crm_update without waiting on it
     for index, request in enumerate(requests):  # in the request's context: logs and metrics name it
         triage_text.push_request(id=request.id, args=request.args, delivery_info=request.delivery_info)
         try:
             log.info("triaged in a batch of %d", len(requests))
-            send_next(request, answers[index], app=app)
+            here = here and _recorded_here(request, answers[index])
+            if not here:
+                send_next(request, answers[index], app=app)
         finally:
             triage_text.pop_request()
     return len(requests)
+
+
+def _recorded_here(request: Any, answer: dict[str, Any]) -> bool:
+    """Record the ticket in this process when the chain's only next task is crm_update, storing
+    crm_update's result under its id, so a batch costs no message per ticket to the CRM; on any
+    failure, False: the caller hands the ticket to crm_update, whose retries and dead letter hold."""
+    found = next_task(request)
+    if found is None or found[0].task != CRM_TASK or found[1]:
+        return False
+    try:
+        summary = record_answer(answer)
+        app.backend.mark_as_done(found[0].id, summary)
+    except Exception:  # noqa: BLE001 - crm_update takes the ticket (its write is idempotent)
+        log.warning("recording in the batch failed; handing the ticket to crm_update", exc_info=True)
+        return False
+    return True
 
 
 def _triage_all(tickets: list[Ticket]) -> list[TriageResult | str]:
@@ -218,12 +210,8 @@ def _triage_all(tickets: list[Ticket]) -> list[TriageResult | str]:
             outcomes.append(get_triager().triage(ticket))
         except Exception as exc:  # noqa: BLE001 - dead-lettered with why
             log.exception("triage of %s failed", ticket.ticket_id)
-            outcomes.append(_why(exc))
+            outcomes.append(why(exc))
     return outcomes
-
-
-def _why(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {redact_text(str(exc))[:300]}"
 
 
 def _queue(request: Any) -> str:
@@ -277,107 +265,3 @@ def _dead(ticket_id: str, stage: str, reason: str, ticket: Any, *, errors: list[
             "result": redact_result(result).model_dump(mode="json")}
 
 
-class CrmTask(app.Task):  # type: ignore[name-defined,misc]
-    """crm_update, which dead-letters its payload once its retries are spent."""
-
-    def on_failure(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
-        payload = args[0] if args else {}
-        result = payload.get("result") if isinstance(payload, dict) else None
-        ticket_id = (result or {}).get("ticket_id")
-        reason = f"the CRM write failed after {self.request.retries} retries: {_why(exc)}"
-        dead_letter(ticket_id=ticket_id, stage="crm", reason=reason,
-                    ticket=payload.get("ticket") if isinstance(payload, dict) else None, result=result)
-        metrics.ticket_ended(payload, "dead_lettered")
-
-
-@app.task(
-    base=CrmTask,
-    name=CRM_TASK,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=True,
-    retry_backoff_max=300,
-    retry_jitter=False,  # waits 1, 2, 4 … 256 s, then 300 s: about an hour in all, then dead-lettered
-    max_retries=CRM_RETRIES,
-)
-def crm_update(payload: dict[str, Any]) -> dict[str, Any]:
-    """Record a triaged ticket; idempotent by ticket_id, so redelivery has one effect.
-
-    A database outage retries with backoff for about an hour (20 retries), then the payload is
-    dead-lettered (stage ``crm``) and `ticketfusion dlq replay` writes it once the database is back.
-    """
-    result = TriageResult.model_validate(payload["result"])
-    summary = _summary(result)
-    errors = [error.model_dump() for error in result.errors]
-    if payload.get("ticket") is None:
-        log.warning("ticket %s not recorded: %s", result.ticket_id, payload.get("dead_letter") or "no ticket")
-        mark(result.ticket_id, "failed", errors)
-        metrics.ticket_ended(payload, "dead_lettered")
-        return summary | {"dead_letter": payload.get("dead_letter")}
-    try:
-        ticket = Ticket.model_validate(payload["ticket"], context={"limits": get_settings().limits()})
-    except ValidationError as exc:  # the redacted ticket no longer fits the limits: keep it, say why
-        reason = f"the redacted ticket breaks the contract: {redact_text(str(exc))[:300]}"
-        dead_letter(ticket_id=result.ticket_id, stage="crm", reason=reason, ticket=payload["ticket"],
-                    result=payload["result"])
-        mark(result.ticket_id, "failed", [error_entry("crm", reason)])
-        metrics.ticket_ended(payload, "dead_lettered")
-        return summary | {"dead_letter": "crm"}
-    try:
-        with metrics.timed("crm"):
-            created = get_store().record(ticket, result)
-    except TicketMismatch as exc:
-        log.error("ticket %s not recorded: %s", ticket.ticket_id, exc)
-        conflict = ErrorEntry(where="ticket_id", code="ticket_conflict", message=redact_text(str(exc))[:300])
-        mark(ticket.ticket_id, "failed", [*errors, conflict.model_dump()])
-        metrics.ticket_ended(payload, "failed")
-        return summary | {"errors": [*summary["errors"], f"ticket_id: ticket_conflict ({exc})"]}
-    mark(ticket.ticket_id, "failed" if _failed(result) else "done", errors)
-    _link_and_enrich(ticket, payload.get("identities") or [])
-    _resolved(ticket.ticket_id)
-    _send_results(result, ticket)
-    metrics.ticket_ended(payload, "failed" if _failed(result) else "recorded")
-    return summary | {"recorded": True, "created": created}
-
-
-def _link_and_enrich(ticket: Ticket, identities: list[Any]) -> None:
-    """Record the ticket's identities (linking customers) and refresh the customer's profile in
-    the background; the periodic run catches up whatever this misses."""
-    found = [Identity(str(kind), str(digest)) for kind, digest in identities
-             if kind in ("email", "phone") and isinstance(digest, str) and is_id(digest)]
-    LinkStore(get_store()).add_identities(ticket.customer_id, found, ticket_id=ticket.ticket_id)
-    queue_enrichment(ticket.customer_id)
-
-
-def _resolved(ticket_id: str) -> None:
-    """A ticket recorded now (a replay, a redelivery that got through) leaves the dead-letter store."""
-    try:
-        dead_letters().remove(ticket_id)
-    except redis.RedisError:
-        log.warning("could not clear the dead letter of %s", ticket_id, exc_info=True)
-
-
-def _send_results(result: TriageResult, ticket: Ticket) -> None:
-    """Owe the result to each subscription that wants it; a redelivery opens the same deliveries."""
-    subscriptions = get_subscriptions()
-    if not subscriptions:
-        return
-    for delivery_id in open_deliveries(DeliveryStore(get_store()), result, ticket, subscriptions):
-        webhook_deliver.apply_async((delivery_id,), queue=QUEUE_WEBHOOKS)
-
-
-@app.task(name=WEBHOOK_TASK, bind=True, autoretry_for=(OperationalError, InterfaceError), retry_backoff=True,
-          retry_backoff_max=300, retry_jitter=True, max_retries=100)
-def webhook_deliver(self: Any, delivery_id: str) -> dict[str, Any]:
-    """POST one result to its subscriber; the delivery's row counts the attempts and says when it is dead."""
-    outcome = attempt(delivery_id, store=DeliveryStore(get_store()), subscriptions=get_subscriptions())
-    if outcome.kind == "retry":
-        raise self.retry(countdown=outcome.countdown)
-    return outcome.as_dict()
-
-
-def _summary(result: TriageResult) -> dict[str, Any]:
-    """What ``crm_update`` answers: the result's flat values, not its text."""
-    flat = asdict(result.summary())
-    keep = ("ticket_id", "customer_id", "intent", "confidence", "out_of_scope", "priority", "action")
-    return {key: flat[key] for key in keep} | {"recorded": False, "entities": list(flat["entities"]),
-                                               "errors": list(flat["errors"])}
