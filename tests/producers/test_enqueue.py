@@ -23,7 +23,7 @@ from producers import (
     enqueue_many,
     enqueue_ticket,
 )
-from worker.app import CRM_TASK, TRIAGE_TASK
+from worker.app import CRM_TASK, TRIAGE_TASK, TRIAGE_TEXT_TASK, configure
 from worker.contract import Ticket
 from worker.settings import Settings
 
@@ -46,12 +46,13 @@ def test_text_ticket_goes_to_the_text_queue_as_json(
     redis_client: redis.Redis,
     read_queue: ReadQueue,
 ) -> None:
-    """A ticket without attachments is one JSON triage message on `text`, chained to crm_update."""
+    """A ticket without attachments is one JSON triage message on `text` (the batched task), chained
+    to crm_update."""
     task_id = enqueue_ticket(_ticket(1), celery_app=celery_app, blob_store=store, settings=settings)
     assert _lengths(redis_client) == {"text": 1, "media": 0, "crm": 0}
     [message] = read_queue("text")
     assert message["content-type"] == "application/json"  # never pickle
-    assert message["headers"]["task"] == TRIAGE_TASK
+    assert message["headers"]["task"] == TRIAGE_TEXT_TASK
     assert "declined" not in message["headers"]["argsrepr"]  # ticket text stays out of headers
     args, _kwargs, embed = message["decoded"]
     assert (
@@ -63,6 +64,16 @@ def test_text_ticket_goes_to_the_text_queue_as_json(
     assert (
         task_id == next_step["options"]["task_id"] != message["headers"]["id"]
     )  # the id to wait on
+
+
+def test_without_batching_a_text_ticket_goes_to_the_per_ticket_task(
+    celery_app: Celery, store: BlobStore, settings: Settings, read_queue: ReadQueue
+) -> None:
+    """With TICKETFUSION_BATCH_MAX=1 the producer sends text tickets to the one-at-a-time task."""
+    configure(celery_app, settings.model_copy(update={"batch_max": 1}))
+    enqueue_ticket(_ticket(2), celery_app=celery_app, blob_store=store, settings=settings)
+    [message] = read_queue("text")
+    assert message["headers"]["task"] == TRIAGE_TASK
 
 
 def test_ticket_with_attachment_goes_to_media_with_a_blob_reference(

@@ -8,7 +8,6 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -83,7 +82,8 @@ def _poll(url: str, predicate, timeout: float = 30.0) -> dict:
 
 
 def test_flower_lists_the_worker_and_the_tickets_tasks(worker: dict, flower: str) -> None:
-    """A ticket's triage and crm_update appear in /api/tasks as succeeded, on a worker /api/workers lists."""
+    """A ticket's (batched) triage and its crm_update, written in the batch, appear in /api/tasks as
+    succeeded, on a worker /api/workers lists."""
     assert httpx.get(f"{flower}/api/tasks", timeout=5).status_code == 401  # never without the password
     ticket_id = f"FL-{uuid.uuid4().hex[:8]}"
     crm_id = enqueue_ticket({"ticket_id": ticket_id, "customer_id": "C-flower", "channel": "chat",
@@ -92,7 +92,8 @@ def test_flower_lists_the_worker_and_the_tickets_tasks(worker: dict, flower: str
     triage_id = crm_id.replace("crm-", "triage-", 1)
     tasks = _poll(f"{flower}/api/tasks",
                   lambda found: all(found.get(i, {}).get("state") == "SUCCESS" for i in (triage_id, crm_id)))
-    assert tasks[triage_id]["name"] == "ticketfusion.triage" and tasks[crm_id]["name"] == "ticketfusion.crm_update"
+    assert tasks[triage_id]["name"] == "ticketfusion.triage_text" and tasks[crm_id]["name"] == "ticketfusion.crm_update"
+    assert tasks[crm_id]["parent_id"] == triage_id
     assert tasks[triage_id]["sent"] is not None  # the producer's task-sent event (task_send_sent_event)
     hostname = tasks[triage_id]["worker"]
     assert hostname.startswith(f"ticketfusion-{worker['process'].pid}@")

@@ -253,11 +253,12 @@ class Understanding:
         candidates = {i: scope_texts(texts[i].joined(), _request(results[i].entities)) for i in rows}
         flat = [text for i in rows for text in candidates[i]]
         encoded = self.encoder.encode(flat)
+        confidences = [results[i].intent.confidence for i in rows for _ in candidates[i]]  # type: ignore[union-attr]
+        scored = self.scope.score(encoded, np.asarray(confidences))  # one pass over the bank for the batch
         offset = 0
         for i in rows:
             n = len(candidates[i])
-            confidence = results[i].intent.confidence  # type: ignore[union-attr]
-            scores = self.scope.score(encoded[offset:offset + n], np.full(n, confidence))
+            scores = scored[offset:offset + n]
             vectors[i] = encoded[offset]
             offset += n
             best = min(score.score for score in scores)

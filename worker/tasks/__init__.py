@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import redis
@@ -22,7 +23,7 @@ from celery.signals import (
 )
 
 from worker.app import CRM_TASK, TRIAGE_TASK, TRIAGE_TEXT_TASK, app
-from worker.batching import HANDOFF_RETRY, MicroBatches, next_task, send_next
+from worker.batching import HANDOFF_RETRY, MicroBatches, announce_done, next_task, send_next
 from worker.contract import CustomerContext, ErrorEntry, Ticket, TriageResult
 from worker.tasks.crm import get_subscriptions, record_answer  # and registers the CRM tasks
 from worker.failures import dead_letter, deliveries_before, delivery_count, delivery_counts, error_entry, why
@@ -170,32 +171,39 @@ def triage_text(requests: list[Any]) -> int:
         answers[index] = (_answer(ticket, result, queue) if isinstance(result, TriageResult)
                           else _dead(ticket.ticket_id, "triage", result, ticket, queue=queue))
     here = True  # until a write here fails: then the rest go to crm_update without waiting on it
+    done: list[tuple[str, Any, float]] = []
     for index, request in enumerate(requests):  # in the request's context: logs and metrics name it
         triage_text.push_request(id=request.id, args=request.args, delivery_info=request.delivery_info)
         try:
             log.info("triaged in a batch of %d", len(requests))
-            here = here and _recorded_here(request, answers[index])
-            if not here:
+            started = time.perf_counter()
+            crm_id = _recorded_here(request, answers[index]) if here else None
+            here = crm_id is not None
+            if here:
+                done.append((crm_id, request, time.perf_counter() - started))
+            else:
                 send_next(request, answers[index], app=app)
         finally:
             triage_text.pop_request()
+    announce_done(app, CRM_TASK, done)
     return len(requests)
 
 
-def _recorded_here(request: Any, answer: dict[str, Any]) -> bool:
+def _recorded_here(request: Any, answer: dict[str, Any]) -> str | None:
     """Record the ticket in this process when the chain's only next task is crm_update, storing
-    crm_update's result under its id, so a batch costs no message per ticket to the CRM; on any
-    failure, False: the caller hands the ticket to crm_update, whose retries and dead letter hold."""
+    crm_update's result under its id (returned), so a batch costs no message per ticket to the CRM;
+    on any failure, None: the caller hands the ticket to crm_update, whose retries and dead letter
+    hold."""
     found = next_task(request)
     if found is None or found[0].task != CRM_TASK or found[1]:
-        return False
+        return None
     try:
         summary = record_answer(answer)
         app.backend.mark_as_done(found[0].id, summary)
     except Exception:  # noqa: BLE001 - crm_update takes the ticket (its write is idempotent)
         log.warning("recording in the batch failed; handing the ticket to crm_update", exc_info=True)
-        return False
-    return True
+        return None
+    return str(found[0].id)
 
 
 def _triage_all(tickets: list[Ticket]) -> list[TriageResult | str]:
